@@ -9,9 +9,10 @@ is not counted in the runner's. Effective parallelism = items x latency / wall t
 covering the whole judging call (selection, requests, one committed verdict per item); the target is
 >= 0.8 x the concurrency limit, judged on the median of --repeat runs (the machine is shared, so
 single runs vary) and on the best configuration the runner offers: one process, or --processes
-worker processes sharing the limit (the client's CPU per request caps one process; CPU ms/item counts
-the parent and its workers). "One at a time" is how the benchmarks' own scripts call the API. The rule judge's
-target is 100,000 responses in at most 3 seconds.
+worker processes sharing the limit (CPU ms/item counts the parent and its workers). Runs with every
+worker started at once (stagger 0) show what the runner's staggered start gains. "One at a time" is
+how the benchmarks' own scripts call the API. The rule judge's target is 100,000 responses in at most
+3 seconds.
 """
 
 import argparse
@@ -47,14 +48,15 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def judge_once(url: str, items: int, concurrency: int, processes: int = 1) -> tuple[float, float]:
+def judge_once(url: str, items: int, concurrency: int, processes: int = 1,
+               stagger: float = runner.Settings.stagger) -> tuple[float, float]:
     """Wall time and CPU time (this process and its worker processes) to judge ``items`` fresh
     responses (new database, so nothing is cached)."""
     with tempfile.TemporaryDirectory() as folder:
         db = store.connect(Path(folder) / "bench.db")
         seed(db, items)
         judge = llm.load_judge("three-class", "bench-judge")
-        settings = runner.Settings(concurrency=concurrency, processes=processes)
+        settings = runner.Settings(concurrency=concurrency, processes=processes, stagger=stagger)
         started, cpu = time.perf_counter(), time.process_time() + children_cpu()
         _, progress = llm.judge_responses(db, judge, runner.Endpoint(url), settings)
         wall, cpu = time.perf_counter() - started, time.process_time() + children_cpu() - cpu
@@ -84,17 +86,21 @@ def latency_context(items: int, concurrency: int, processes: int, latencies=(0.0
 
 def runner_table(items: int, concurrency: int, latency: float, repeat: int, processes: int) -> None:
     """One process, then ``processes`` worker processes sharing the same limit (interleaved, so a
-    busy moment of the shared machine does not fall on one configuration only)."""
+    busy moment of the shared machine does not fall on one configuration only). Each run is followed
+    by one with every worker starting at once (stagger 0), for comparison only."""
     configs = [1, processes] if processes > 1 else [1]
     proc, url = start_server(latency)
     try:
         judge_once(url, concurrency, concurrency)  # warm-up: imports, connections
-        rows, walls = [], {n: [] for n in configs}
+        rows, walls, unstaggered = [], {n: [] for n in configs}, []
         for run in range(1, repeat + 1):
             for n in configs:
                 wall, cpu = judge_once(url, items, concurrency, n)
                 walls[n].append(wall)
                 rows.append((f"concurrency {concurrency}, {n} proc., run {run}", concurrency, wall, cpu))
+            wall, cpu = judge_once(url, items, concurrency, 1, stagger=0.0)
+            unstaggered.append(wall)
+            rows.append((f"  same, all started at once, run {run}", concurrency, wall, cpu))
         rows.append(("one at a time", 1, *judge_once(url, items, 1)))
     finally:
         proc.kill()
@@ -107,6 +113,8 @@ def runner_table(items: int, concurrency: int, latency: float, repeat: int, proc
     medians = {n: statistics.median(walls[n]) for n in configs}
     for n, wall in medians.items():
         print(f"{n} process{'es' if n > 1 else ''}: median effective parallelism {items * latency / wall:.1f}")
+    print(f"1 process, all workers started at once (stagger 0): median effective parallelism "
+          f"{items * latency / statistics.median(unstaggered):.1f}")
     best = min(medians, key=medians.get)
     parallelism = items * latency / medians[best]
     print(f"speed-up over one at a time: {rows[-1][2] / medians[best]:.1f}x; load average now {os.getloadavg()[0]:.1f}")

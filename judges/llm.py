@@ -11,6 +11,7 @@ The parser reads what judges actually write: our JSON {"rationale", "label"}, ``
 prompts work as user templates. Anything else is ``unparsed`` with the raw text kept: never a guess.
 """
 
+import functools
 import hashlib
 import json
 import re
@@ -40,7 +41,7 @@ class LLMJudge:
     model: str = ""
     settings: dict = field(default_factory=dict)
 
-    @property
+    @functools.cached_property  # a hash of the whole template and rubric file: computed once
     def template_hash(self) -> str:
         blob = json.dumps({"template": self.template, "rubrics": self.rubrics, "model": self.model,
                            "settings": self.settings}, sort_keys=True, ensure_ascii=False)

@@ -42,12 +42,15 @@ def run_jobs(db, jobs: list[runner.Job], endpoint: runner.Endpoint, settings: ru
     context = multiprocessing.get_context("fork")
     next_index = context.Value("q", 0)  # the next pending job a worker takes, shared by all of them
     stop = context.Event()  # set by the parent on cancel, by a worker on a fatal error
+    # Worker j of process k starts at (k + j * count) * stagger: the processes' starts interleave.
     share = dataclasses.replace(settings, concurrency=math.ceil(settings.concurrency / count),
-                                rpm=settings.rpm / count if settings.rpm else None, processes=1)
+                                rpm=settings.rpm / count if settings.rpm else None, processes=1,
+                                stagger=settings.stagger * count)
     readers, processes = {}, []
     for number in range(count):
         reader, writer = context.Pipe(duplex=False)
-        process = context.Process(target=_worker, args=(writer, pending, next_index, stop, endpoint, share),
+        process = context.Process(target=_worker, args=(writer, pending, next_index, stop, endpoint, share,
+                                                          number * settings.stagger),
                                   name=f"runner worker {number + 1}", daemon=True)
         process.start()
         writer.close()  # the worker holds the only write end: its exit reads as end-of-file here
@@ -97,7 +100,7 @@ def run_jobs(db, jobs: list[runner.Job], endpoint: runner.Endpoint, settings: ru
 
 
 def _worker(writer, jobs: list[runner.Job], next_index, stop, endpoint: runner.Endpoint,
-            settings: runner.Settings) -> None:
+            settings: runner.Settings, first_start: float) -> None:
     """A worker process: take jobs by index until none is left or ``stop`` is set, send each outcome.
     Ctrl-C reaches the whole process group: the parent alone handles it (and sets ``stop``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -126,7 +129,8 @@ def _worker(writer, jobs: list[runner.Job], next_index, stop, endpoint: runner.E
     async def main():
         client = endpoint.client(settings.timeout)
         try:
-            tasks = runner.start_workers(take, settings.concurrency, client, settings, answered, failed)
+            tasks = runner.start_workers(take, settings.concurrency, client, settings, answered, failed,
+                                         first_start)
             for task in tasks:
                 task.add_done_callback(stop_all_on_fatal)
             fatal = runner.first_failure(await asyncio.gather(*tasks, return_exceptions=True))

@@ -1,6 +1,6 @@
 """A small OpenAI-compatible server for tests and benches: POST /v1/chat/completions on 127.0.0.1.
 
-Scripted behaviour: a fixed latency; per-request faults chosen by ``faults(body, n)`` returning
+Scripted behaviour: a fixed latency (from the request's first byte to the answer); per-request faults chosen by ``faults(body, n)`` returning
 None (answer), an HTTP status (429, 500, 401...) or "hang" (never answers until the server stops); answers from
 ``answer(body)``. Every request is recorded (body, time) so tests can count calls per item.
 Run as a script (``python tests/fake_openai.py --latency 0.05``) it prints ``PORT <n>`` and serves
@@ -89,6 +89,7 @@ class FakeOpenAI:
         line = await reader.readline()
         if not line.strip():
             return False
+        arrived = time.monotonic()  # the latency counts from here: parsing is part of the answer time
         method, path, _version = line.decode("latin-1").split(" ", 2)
         headers = {}
         while (header := await reader.readline()).strip():
@@ -99,17 +100,17 @@ class FakeOpenAI:
             return await self._send(writer, 405, {"error": {"message": f"{method} not allowed"}})
         body = json.loads(raw or b"{}")
         with self.lock:
-            self.requests.append({"body": body, "time": time.monotonic(), "path": path})
+            self.requests.append({"body": body, "time": arrived, "path": path})
             n = len(self.requests)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            return await self._answer(writer, path, body, n) and headers.get("connection") != "close"
+            return await self._answer(writer, path, body, n, arrived) and headers.get("connection") != "close"
         finally:
             with self.lock:
                 self.in_flight -= 1
 
-    async def _answer(self, writer, path, body, n) -> bool:
+    async def _answer(self, writer, path, body, n, arrived: float) -> bool:
         if not path.rstrip("/").endswith("/chat/completions"):
             return await self._send(writer, 404, {"error": {"message": f"no route {path}"}})
         fault = self.faults(body, n)
@@ -117,7 +118,7 @@ class FakeOpenAI:
             await self.stopping.wait()
             return False
         if self.latency:
-            await asyncio.sleep(self.latency)
+            await asyncio.sleep(max(0.0, arrived + self.latency - time.monotonic()))
         if isinstance(fault, int):
             return await self._send(writer, fault, {"error": {"message": f"injected {fault}", "type": "fake"}},
                                     {"retry-after": "0"} if fault == 429 else {})

@@ -46,6 +46,22 @@ def test_concurrency_limit_is_reached_and_never_exceeded(db):
     assert verdict_count(db) == 40
 
 
+def first_arrival_gaps(server, count: int) -> list[float]:
+    """Seconds between the server's first ``count`` requests, in arrival order."""
+    times = sorted(r["time"] for r in server.requests)[:count]
+    return [b - a for a, b in zip(times, times[1:])]
+
+
+def test_workers_start_staggered_and_the_pool_still_fills(db):
+    seed(db, 12)
+    with FakeOpenAI(latency=0.5) as server:
+        _, progress = judge_run(db, server, concurrency=6, stagger=0.05)
+    assert progress.done == 12
+    gaps = first_arrival_gaps(server, 6)
+    assert all(0.035 <= gap <= 0.2 for gap in gaps), gaps  # one start every 50 ms, not six at once
+    assert server.max_in_flight == 6
+
+
 def test_429_and_500_are_retried_until_an_answer(db):
     seed(db, 6)
     seen = collections.Counter()

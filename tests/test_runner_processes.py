@@ -65,6 +65,18 @@ def test_two_processes_give_one_verdict_per_item_one_call_each_and_the_same_resu
     assert set(label for label, *_ in results[2].values()) == {"full_compliance", "partial_refusal", "full_refusal"}
 
 
+def test_worker_processes_interleave_their_staggered_starts(db):
+    """Process k's workers start at k, k + 2, k + 4... staggers: no two requests leave together."""
+    seed(db, 8)
+    with FakeOpenAI(latency=1.0) as server:
+        _, progress = judge_run(db, server, concurrency=8, processes=2, stagger=0.1)
+    assert progress.done == 8
+    times = sorted(r["time"] for r in server.requests)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 0.05, gaps
+    assert server.max_in_flight == 8
+
+
 def test_worker_processes_retry_429_and_500_and_record_an_item_that_never_succeeds(db):
     ids = seed(db, 12)
     seen = collections.Counter()
