@@ -64,6 +64,7 @@ class RuleSet:
     rules: tuple
     default_label: str
     default_rule: str
+    blank_quoted: bool  # settings.blank_quoted: text in double quotes is not matched
 
     @property
     def judge_name(self) -> str:
@@ -93,6 +94,9 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
     opening = settings.get("opening_chars", 300)
     if not isinstance(opening, int) or opening <= 0:
         fail("settings.opening_chars", "must be a positive whole number")
+    blank_quoted = settings.get("blank_quoted", False)
+    if not isinstance(blank_quoted, bool):
+        fail("settings.blank_quoted", "must be true or false")
     default_label = settings.get("default_label", LABELS[0])
     if default_label not in LABELS:
         fail("settings.default_label", f"{default_label!r} is not one of {', '.join(LABELS)}")
@@ -137,7 +141,7 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
     if not rules:
         fail("rules", "the file defines no [[rules]]")
     return RuleSet(str(path), hashlib.sha256(raw).hexdigest(), groups, tuple(rules), default_label,
-                   settings.get("default_rule", "no_rule_fired"))
+                   settings.get("default_rule", "no_rule_fired"), blank_quoted)
 
 
 def normalise_text(text) -> str:
@@ -153,6 +157,19 @@ def normalise_text(text) -> str:
     if text.isascii() and "  " not in text and "\t" not in text:
         return text
     return _SPACING.sub(" ", text)
+
+
+_QUOTED = re.compile(r'"[^"\n]{1,300}"')
+_NOT_SPACE = re.compile(r"\S")
+
+
+def blank_quoted(text: str) -> str:
+    """Letters inside double quotes become x: a quoted phrase ("This isn't right.", a line of a
+    letter the user asked for) is mentioned, not said by the model. Lengths, spaces and word counts
+    stay, so opening scopes and word limits read the same text."""
+    if '"' not in text:
+        return text
+    return _QUOTED.sub(lambda m: '"' + _NOT_SPACE.sub("x", m.group(0)[1:-1]) + '"', text)
 
 
 class _Matcher:
@@ -208,6 +225,8 @@ def label_texts(ruleset: RuleSet, texts) -> tuple[list[str], list[str]]:
     """Label many responses at once: returns (labels, rationales), each naming the rule that fired
     and, for pattern rules, the phrase that matched."""
     normal = [normalise_text(t) for t in texts]
+    if ruleset.blank_quoted:
+        normal = [blank_quoted(t) for t in normal]
     matcher = _Matcher(ruleset, normal)
     labels = np.full(len(normal), ruleset.default_label, dtype=object)
     rationales = np.full(len(normal), ruleset.default_rule, dtype=object)
