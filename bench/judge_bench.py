@@ -1,7 +1,7 @@
 """Judge bench: runner parallelism against a server answering after a fixed 50 ms, and rule-judge
 throughput on 100,000 responses.
 
-    python bench/judge_bench.py [--items 400] [--concurrency 32] [--latency 0.05] [--repeat 5]
+    python bench/judge_bench.py [--items 400] [--concurrency 32] [--latency 0.05] [--repeat 7]
                                 [--processes 2] [--rule-items 100000]
 
 The fake OpenAI server (tests/fake_openai.py, one asyncio loop) runs in its own process so its work
@@ -178,7 +178,7 @@ def main():
     parser.add_argument("--items", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--repeat", type=int, default=5, help="runs at the concurrency limit (median is judged)")
+    parser.add_argument("--repeat", type=int, default=7, help="runs at the concurrency limit (median is judged)")
     parser.add_argument("--processes", type=int, default=2, help="also run with this many worker processes")
     parser.add_argument("--rule-items", type=int, default=100_000)
     args = parser.parse_args()

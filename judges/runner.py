@@ -14,10 +14,12 @@ exact request, so a re-run or a resumed run never pays for the same call twice.
 
 import asyncio
 import collections
+import functools
 import hashlib
 import json
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -133,9 +135,24 @@ class Endpoint:
         return key
 
     def client(self, timeout: float) -> openai.AsyncOpenAI:
-        """The SDK's own retries are off: the runner retries, and counts the attempts."""
+        """The SDK's own retries are off: the runner retries, and counts the attempts. The HTTP client
+        is the SDK's default one, given the process's TLS context (tls_context)."""
+        http_client = openai.DefaultAsyncHttpxClient(verify=tls_context(), timeout=timeout)
         return openai.AsyncOpenAI(base_url=self.base_url or None, api_key=self.key(), timeout=timeout,
-                                  max_retries=0)
+                                  max_retries=0, http_client=http_client)
+
+
+@functools.cache
+def tls_context():
+    """The TLS context the SDK's HTTP client would build for itself (its httpx package's
+    ``create_ssl_context``: the CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR as set when first built),
+    built once per process and shared: loading the CA bundle takes about 20 ms, paid by every run
+    otherwise (the app runs many in one process; worker processes inherit it from the parent). True
+    (httpx builds its own) where that httpx has no ``create_ssl_context``."""
+    httpx_client_class = openai.DefaultAsyncHttpxClient.__mro__[1]  # httpx.AsyncClient (httpx2 from openai 3)
+    package = sys.modules[httpx_client_class.__module__.partition(".")[0]]
+    create = getattr(package, "create_ssl_context", None)
+    return create() if create else True
 
 
 class _RateLimiter:

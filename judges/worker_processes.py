@@ -39,6 +39,7 @@ def run_jobs(db, jobs: list[runner.Job], endpoint: runner.Endpoint, settings: ru
     count = min(settings.processes, len(pending))
     if not count:
         return ledger.finish("cancelled" if cancel is not None and cancel.is_set() else "done")
+    runner.tls_context()  # built once here, inherited by every worker
     context = multiprocessing.get_context("fork")
     next_index = context.Value("q", 0)  # the next pending job a worker takes, shared by all of them
     stop = context.Event()  # set by the parent on cancel, by a worker on a fatal error

@@ -5,6 +5,7 @@ as an error, the cache, cancel, a fatal key error, and a judging run killed with
 import collections
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -60,6 +61,18 @@ def test_workers_start_staggered_and_the_pool_still_fills(db):
     gaps = first_arrival_gaps(server, 6)
     assert all(0.035 <= gap <= 0.2 for gap in gaps), gaps  # one start every 50 ms, not six at once
     assert server.max_in_flight == 6
+
+
+def test_runs_share_one_tls_context_per_process(db):
+    seed(db, 4)
+    runner.tls_context.cache_clear()
+    with FakeOpenAI() as server:
+        judge_run(db, server, concurrency=2)
+        llm.judge_responses(db, llm.load_judge("coconot", "fake-judge"), runner.Endpoint(server.url),
+                            runner.Settings(**FAST))
+    info = runner.tls_context.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    assert isinstance(runner.tls_context(), ssl.SSLContext)
 
 
 def test_429_and_500_are_retried_until_an_answer(db):
