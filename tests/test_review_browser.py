@@ -29,11 +29,13 @@ def page(chromium_path):
 def _open(page, url: str, name: str) -> None:
     page.goto(url)
     page.get_by_text("Keyboard focus").wait_for()
+    wait_idle(page)  # a name typed into the sidebar while the page is still drawing can be lost
     box = page.get_by_role("textbox", name="Who is labelling")
     if box.input_value() != name:
         box.fill(name)
         box.press("Enter")
-        page.get_by_role("button", name="Complies").first.wait_for()
+        # The label buttons are drawn disabled until a name is set: enabled means the name took.
+        page.locator("[class*='st-key-rv_label_'] button:not([disabled])").first.wait_for()
     wait_idle(page)
 
 
