@@ -155,7 +155,7 @@ def rules_table(n: int) -> None:
     counts = {label: found.count(label) for label in sorted(set(found))}
     print("labels: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     limit = 3.0 * n / 100_000
-    print(f"target: {n:,} responses in <= {limit:.1f} s (measured {seconds:.2f} s) -> "
+    print(f"target: {n:,} responses in <= {limit:.3g} s (measured {seconds:.3g} s) -> "
           f"{'met' if seconds <= limit else 'NOT met'}")
 
 
