@@ -17,6 +17,7 @@ import http
 import json
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -25,8 +26,9 @@ DEFAULT_ANSWER = '{"rationale": "fake judge", "label": "full_compliance"}'
 
 
 class FakeOpenAI:
-    def __init__(self, latency: float = 0.0, answer=None, faults=None):
+    def __init__(self, latency: float = 0.0, answer=None, faults=None, ssl_context=None):
         self.latency = latency
+        self.ssl_context = ssl_context  # serve HTTPS with this server-side context
         self.answer = answer or (lambda body: DEFAULT_ANSWER)
         self.faults = faults or (lambda body, n: None)
         self.requests: list[dict] = []
@@ -42,7 +44,8 @@ class FakeOpenAI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.socket.getsockname()[1]}/v1"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.socket.getsockname()[1]}/v1"
 
     def start(self) -> "FakeOpenAI":
         self.thread.start()
@@ -66,7 +69,7 @@ class FakeOpenAI:
             return [r["body"]["messages"][-1]["content"] for r in self.requests]
 
     async def _serve(self):
-        server = await asyncio.start_server(self._connection, sock=self.socket)
+        server = await asyncio.start_server(self._connection, sock=self.socket, ssl=self.ssl_context)
         await self.stopping.wait()
         server.close()
         for task in list(self.connections):
@@ -78,7 +81,7 @@ class FakeOpenAI:
         try:
             while await self._one_request(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, ssl.SSLError):
             pass
         finally:
             self.connections.discard(asyncio.current_task())

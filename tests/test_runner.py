@@ -17,7 +17,7 @@ import judges
 import store
 from judges import llm, runner
 from store import runs
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES, ROOT
 from tests.fake_openai import FakeOpenAI, item_of, seed
 
 FAST = dict(backoff_base=0.01, backoff_max=0.05)
@@ -73,6 +73,33 @@ def test_runs_share_one_tls_context_per_process(db):
     info = runner.tls_context.cache_info()
     assert (info.misses, info.hits) == (1, 1)
     assert isinstance(runner.tls_context(), ssl.SSLContext)
+
+
+def test_an_https_endpoint_is_verified_against_the_trust_store(db, monkeypatch):
+    """tests/fixtures/tls: a test CA (its key discarded) and a server certificate for 127.0.0.1. The
+    runner's shared TLS context must verify: unknown to the trust store, every call fails and is
+    recorded; trusted through SSL_CERT_FILE (read when the context is built, as httpx reads it), the
+    same run succeeds."""
+    seed(db, 3)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(FIXTURES / "tls" / "server.pem", FIXTURES / "tls" / "server.key")
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    try:
+        with FakeOpenAI(ssl_context=server_side) as server:
+            assert server.url.startswith("https://127.0.0.1:")
+            monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+            runner.tls_context.cache_clear()
+            run_id, progress = judge_run(db, server, max_attempts=1)
+            assert (progress.done, progress.errors) == (0, 3)
+            assert server.requests == [], "no request may pass an unverified connection"
+
+            monkeypatch.setenv("SSL_CERT_FILE", str(FIXTURES / "tls" / "ca.pem"))
+            runner.tls_context.cache_clear()
+            _, progress = judge_run(db, server)
+            assert (progress.done, progress.errors) == (3, 0)
+            assert len(server.requests) == 3
+    finally:
+        runner.tls_context.cache_clear()  # later tests build it from the real environment
 
 
 def test_429_and_500_are_retried_until_an_answer(db):
