@@ -169,6 +169,7 @@ def agreement_tables() -> None:
                        ("XSTest completions format fixture", _xstest_rows(FIXTURES / "xstest_completions_small.csv")),
                        ("blind held-out set, XSTest styles", _xstest_rows(FIXTURES / "xstest_style_heldout.csv")),
                        ("second blind set, OR-Bench styles", _xstest_rows(FIXTURES / "orbench_style_heldout.csv")),
+                       ("third blind set, never tuned on", _xstest_rows(FIXTURES / "mixed_style_heldout.csv")),
                        ("demo data (demo_alice's labels)", _demo_rows())):
         print(f"\nRule judge against human labels: {name}", end="")
         agreement(*rows)

@@ -331,6 +331,16 @@ def test_agreement_on_second_blind_held_out_set():
     assert kappa > baseline + 0.2
 
 
+def test_agreement_on_third_blind_held_out_set():
+    """mixed_style_heldout.csv: 120 responses in the styles of Llama-3-70B, Mixtral, Claude-3 Haiku,
+    Command-R, Gemini Pro and Phi-3 on XSTest-type prompts, written without sight of the rules, and no
+    rule changed after it was first measured (3-class 0.87, binary kappa 0.92, string match 0.63): the
+    one set here that is still held out. Keep it so."""
+    exact, kappa, baseline = agreement(*_xstest_rows(FIXTURES / "mixed_style_heldout.csv"))
+    assert exact >= 0.85 and kappa >= 0.85
+    assert kappa > baseline + 0.2
+
+
 def _demo_rows():
     texts, human = [], []
     for line in (ROOT / "sources" / "data" / "demo.jsonl").read_text(encoding="utf-8").splitlines():
