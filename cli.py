@@ -143,7 +143,7 @@ def _frames(ctx, dataset=None):
 def _echo(figures: dict, as_json: bool):
     import pandas as pd
 
-    from analysis.export import jsonable
+    from analysis.jsonable import jsonable
 
     if as_json:
         click.echo(json.dumps(jsonable(figures), indent=2))
@@ -199,7 +199,7 @@ def report(ctx, source, as_json):
 @click.pass_context
 def export(ctx, fmt, history, out):
     """Export prompts, responses, verdicts and human labels to OUT (same files as the Export page)."""
-    from sources import export as files
+    from exports import files
 
     for path in files.write(open_db(ctx, readonly=True), fmt, out, history):
         click.echo(f"wrote {path}")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from sources import export
+from exports import files as export
 from ui import session, shell
 
 shell.require_shell()

@@ -1,4 +1,4 @@
-"""The tables an export is made of, straight from SQL; ``sources/export.py`` turns them into files.
+"""The tables an export is made of, straight from SQL; ``exports/files.py`` turns them into files.
 
 Four tidy frames, joined on ``response_id``: rows (one per response, plus one per prompt that has
 no response yet, so an export never loses a prompt), verdicts, and human labels (each annotator's

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 import store
 from cli import cli
-from sources import export, import_file
+from exports import files as export
+from sources import import_file
 from store import categories, writes
 from tests import fixture_db
 
