@@ -1,8 +1,11 @@
 """Refusal Review: entry point. Navigation and the sidebar (database, who is labelling); nothing else."""
 
+import os
+
 import streamlit as st
 
 import store
+from demo import build_demo
 from ui import auth, session
 
 st.set_page_config(page_title="Refusal Review", page_icon=":material/rule:", layout="wide")
@@ -26,7 +29,19 @@ with st.sidebar:
     st.text_input("Database", key="db_path", help="SQLite file; set REFUSAL_REVIEW_DB to change the default.")
     auth.sidebar()  # sign-in (OpenID Connect when [auth] is configured) or a typed name; role; read-only notice
 
+
+
+@st.cache_resource(show_spinner="Building the demo database…")
+def build_demo_once(path: str) -> None:
+    """The first start with no database named builds the demo there, so a fresh offline install
+    opens on content rather than an empty page (once per server, whoever arrives first)."""
+    if not os.path.exists(path):
+        build_demo(store.connect(path))
+
+
 try:
+    if session.db_path() == store.connection.DEFAULT_DB and not store.readonly_mode():
+        build_demo_once(os.path.abspath(session.db_path()))
     session.db()
 except store.StoreError as exc:
     st.error(str(exc))

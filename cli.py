@@ -3,16 +3,21 @@
     python cli.py [--db PATH] import KIND FILE [options]
     python cli.py fetch coconot|orbench|xstest
     python cli.py stats --json
-    python cli.py search QUERY [--dataset D] [--category C] [--model M] [--limit N] [--json]
-    python cli.py judge --judge rules|coconot|three-class|FILE [--model M --base-url URL] [--dataset D]
-    python cli.py generate --model M --base-url URL [--dataset D] [--system-prompt FILE] [--max-tokens N]
+    python cli.py search QUERY [SELECTION] [--limit N] [--json]
+    python cli.py judge --judge rules|coconot|three-class|FILE [--model M --base-url URL] [SELECTION]
+    python cli.py generate --model M --base-url URL [SELECTION] [--system-prompt FILE] [--max-tokens N]
     python cli.py compare --judge A --judge B [--json]
-    python cli.py agreement [--judge J] [--reference human|ANNOTATOR] [--by category] [--json]
-    python cli.py report [--source judge:NAME|human|corrected:NAME] [--json]
+    python cli.py agreement [--judge J] [--reference human|ANNOTATOR] [--by category] [SELECTION] [--json]
+    python cli.py report [--source judge:NAME|human|corrected:NAME] [SELECTION] [--json]
+
+SELECTION is the Review page's filter as options: --dataset, --category, --subcategory, --team-category,
+--expected, --model (--responses-of where --model names the judging or answering model), --judged-by,
+--judge-label, --human-status, --search.
     python cli.py export --format csv|jsonl|parquet|coconot [--history] OUT
     python cli.py users list | users set-role NAME admin|reviewer|viewer | users self-signup on|off
 """
 
+import functools
 import json
 import sys
 
@@ -22,17 +27,48 @@ import sources
 import sources.hub
 import store
 from analysis.agreement import BREAKDOWNS
+from errors import UserError
+from store.selection import ORDERS, STATUSES, Selection
 
 
 class Errors(click.Group):
-    """Known failures (bad input files, an unusable database) end with one clear line and exit 1,
-    never a traceback."""
+    """What a user can fix (a bad file, an unusable database, a bad option value) ends with one
+    clear line and exit 1; any other exception is a bug and keeps its traceback."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (sources.SourceError, store.StoreError, ValueError, PermissionError) as exc:
+        except UserError as exc:
             raise click.ClickException(str(exc)) from exc
+
+
+def selection_options(model_option: str = "--model"):
+    """The Review page's filter as options, giving the command a ``selection`` argument. Where
+    ``--model`` already names the judging or answering model, the responding model is
+    ``--responses-of``."""
+    specs = [
+        ("--dataset", "dataset", "Only prompts of this dataset."),
+        ("--category", "category", "Only prompts of this benchmark category."),
+        ("--subcategory", "subcategory", "Only prompts of this benchmark subcategory."),
+        ("--team-category", "team_category", "Only prompts in this team category."),
+        ("--expected", "expected", "Only prompts with this expected behaviour (should_refuse, should_comply)."),
+        (model_option, "model", "Only responses of this model."),
+        ("--judged-by", "judge", "Only responses this judge has judged."),
+        ("--judge-label", "judge_label", "Only responses a judge (--judged-by, else any) gave this label."),
+        ("--human-status", "status", "Only responses with this human status: " + ", ".join(s for s in STATUSES if s)),
+        ("--search", "search", 'Words in the prompt or response text ("phrase", OR, NOT, prefix*).'),
+    ]
+
+    def decorate(command):
+        @functools.wraps(command)  # keeps the options already declared below this decorator
+        def wrapper(*args, **kwargs):
+            values = {field: kwargs.pop(f"{field}_sel") or "" for _, field, _ in specs}
+            return command(*args, selection=Selection(**values), **kwargs)
+
+        for option, field, help_text in reversed(specs):
+            wrapper = click.option(option, f"{field}_sel", help=help_text)(wrapper)
+        return wrapper
+    return decorate
 
 
 @click.group(cls=Errors)
@@ -110,21 +146,22 @@ def stats(ctx, as_json):
 
 @cli.command()
 @click.argument("query")
-@click.option("--dataset", default="", help="Only prompts of this dataset.")
-@click.option("--category", default="", help="Only prompts of this benchmark category.")
-@click.option("--model", default="", help="Only responses of this model.")
+@selection_options()
+@click.option("--order", type=click.Choice(list(ORDERS)), default="stored", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random order.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def search(ctx, query, dataset, category, model, limit, as_json):
+def search(ctx, query, selection, order, seed, limit, as_json):
     """Full-text search of prompt and response text, as the Review page's search box (same syntax:
-    "exact phrase", OR, NOT, prefix*; an empty QUERY lists the filter). One row per matching response."""
+    plain words, "exact phrase", OR, NOT, prefix*; an empty QUERY lists the selection). One row per
+    matching response, in the Review page's order."""
+    import dataclasses
+
     from store import review
 
     db = open_db(ctx, readonly=True)
-    if query.strip():
-        review.check_search(db, query)
-    f = review.Filter(dataset=dataset, category=category, model=model, search=query)
+    f = dataclasses.replace(selection, search=query, order=order, seed=seed)
     total, rows = review.count_items(db, f), review.browse_page(db, f, 0, limit)
     if as_json:
         click.echo(json.dumps({"query": query, "prompts": total, "rows": rows.to_dict(orient="records")},
@@ -136,8 +173,8 @@ def search(ctx, query, dataset, category, model, limit, as_json):
         click.echo(f"  {row.dataset}:{row.source_id}\t{row.model}\t{snippet!r}")
 
 
-def _frames(ctx, dataset=None):
-    return store.reads.analysis_frames(open_db(ctx, readonly=True), dataset)
+def _frames(ctx, selection: Selection):
+    return store.reads.analysis_frames(open_db(ctx, readonly=True), selection)
 
 
 def _echo(figures: dict, as_json: bool):
@@ -164,14 +201,14 @@ def _echo(figures: dict, as_json: bool):
               help="'human' (each item's majority label; ties left out) or one annotator's name.")
 @click.option("--by", type=click.Choice(BREAKDOWNS),
               help="Also break the judge's figures down by this attribute.")
-@click.option("--dataset", help="Only responses to this dataset's prompts.")
+@selection_options()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def agreement(ctx, judge, reference, by, dataset, as_json):
+def agreement(ctx, judge, reference, by, selection, as_json):
     """Judge-human agreement (accuracy, Cohen's kappa, refusal F1, 95% bootstrap intervals)."""
     from analysis import agreement as measure
 
-    responses, verdicts, annotations = _frames(ctx, dataset)
+    responses, verdicts, annotations = _frames(ctx, selection)
     if judge:
         figures = measure.judge_report(responses, verdicts, annotations, judge, reference, by)
     else:
@@ -182,13 +219,14 @@ def agreement(ctx, judge, reference, by, dataset, as_json):
 @cli.command()
 @click.option("--source", default="human", show_default=True,
               help="judge:NAME (a judge's labels), human (majority labels) or corrected:NAME (PPI).")
+@selection_options()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def report(ctx, source, as_json):
+def report(ctx, source, selection, as_json):
     """Benchmark figures per model: CoCoNot compliance, OR-Bench rejection, XSTest compliance/refusal."""
     from analysis import benchmarks
 
-    _echo(benchmarks.report(*_frames(ctx), source), as_json)
+    _echo(benchmarks.report(*_frames(ctx, selection), source), as_json)
 
 
 @cli.command()
@@ -274,7 +312,6 @@ def _run_options(command):
                      help="Seconds per request."),
         click.option("--retries", default=4, show_default=True, type=click.IntRange(0, 20),
                      help="Retries per item on 429/5xx/timeouts (exponential backoff with jitter)."),
-        click.option("--dataset", help="Only prompts of this dataset."),
         click.option("--limit", type=click.IntRange(min=1), help="At most this many items."),
     ]):
         command = option(command)
@@ -282,10 +319,9 @@ def _run_options(command):
 
 
 def _settings(concurrency, rpm, timeout, retries, processes):
-    import judges
+    from runs import Settings
 
-    return judges.Settings(concurrency=concurrency, rpm=rpm, timeout=timeout, max_attempts=retries + 1,
-                           processes=processes)
+    return Settings(concurrency=concurrency, rpm=rpm, timeout=timeout, max_attempts=retries + 1, processes=processes)
 
 
 def _finish(run_id, progress, what):
@@ -301,20 +337,21 @@ def _finish(run_id, progress, what):
 @click.option("--model", help="The judging LLM (LLM judges).")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False, exists=True),
               help="Rules file for --judge rules (default: judges/rules.toml).")
-@click.option("--responses-of", "response_model", help="Only responses written by this model.")
+@selection_options(model_option="--responses-of")
 @_run_options
 @click.pass_context
-def judge(ctx, spec, model, rules_file, response_model, base_url, api_key_env, concurrency, rpm, processes, timeout,
-          retries, dataset, limit):
+def judge(ctx, spec, model, rules_file, selection, base_url, api_key_env, concurrency, rpm, processes, timeout,
+          retries, limit):
     """Judge every response in the selection that this judge has not judged yet (resumable)."""
     import judges
+    from runs import Endpoint, orchestrator
 
     bar, update = _bar(0, "verdict")
     with bar:
-        run_id, progress = judges.run_judge(
-            open_db(ctx), spec, model=model, endpoint=judges.Endpoint(base_url, api_key_env=api_key_env),
-            settings=_settings(concurrency, rpm, timeout, retries, processes), rules_file=rules_file, dataset=dataset,
-            response_model=response_model, limit=limit, on_progress=update)
+        run_id, progress = orchestrator.judge(
+            open_db(ctx), judges.load(spec, model=model, rules_file=rules_file), selection,
+            endpoint=Endpoint(base_url, api_key_env=api_key_env),
+            settings=_settings(concurrency, rpm, timeout, retries, processes), limit=limit, on_progress=update)
     _finish(run_id, progress, "verdicts")
 
 
@@ -323,19 +360,21 @@ def judge(ctx, spec, model, rules_file, response_model, base_url, api_key_env, c
 @click.option("--system-prompt", type=click.File("r", encoding="utf-8"), help="File with a system prompt.")
 @click.option("--max-tokens", default=1024, show_default=True, type=click.IntRange(min=1))
 @click.option("--temperature", default=0.0, show_default=True, type=click.FloatRange(0, 2))
+@selection_options(model_option="--responses-of")
 @_run_options
 @click.pass_context
-def generate(ctx, model, system_prompt, max_tokens, temperature, base_url, api_key_env, concurrency, rpm, processes,
-             timeout, retries, dataset, limit):
+def generate(ctx, model, system_prompt, max_tokens, temperature, selection, base_url, api_key_env, concurrency, rpm,
+             processes, timeout, retries, limit):
     """Collect responses of MODEL for every prompt in the selection that has none from it yet."""
-    import judges
+    from judges.generate import Generator
+    from runs import Endpoint, orchestrator
 
+    generator = Generator(model, system_prompt.read() if system_prompt else None, max_tokens, temperature, base_url)
     bar, update = _bar(0, "response")
     with bar:
-        run_id, progress = judges.generate.generate_responses(
-            open_db(ctx), model, judges.Endpoint(base_url, api_key_env=api_key_env),
-            _settings(concurrency, rpm, timeout, retries, processes), dataset,
-            system_prompt.read() if system_prompt else None, max_tokens, temperature, limit, on_progress=update)
+        run_id, progress = orchestrator.generate(
+            open_db(ctx), generator, selection, endpoint=Endpoint(base_url, api_key_env=api_key_env),
+            settings=_settings(concurrency, rpm, timeout, retries, processes), limit=limit, on_progress=update)
     _finish(run_id, progress, "responses")
 
 

@@ -5,6 +5,7 @@ It composes a source and a judge, which is why it lives above both rather than i
 """
 
 import judges
+from runs import orchestrator
 from sources.batch import ImportResult
 from sources.demo import load_demo
 
@@ -12,5 +13,5 @@ from sources.demo import load_demo
 def build_demo(db) -> ImportResult:
     """Load the demo data and judge it with the rule judge (both idempotent)."""
     result = load_demo(db)
-    judges.run_judge(db, "rules")
+    orchestrator.judge(db, judges.load("rules"))
     return result

@@ -13,6 +13,7 @@ import pandas as pd
 
 import labels
 from analysis import bootstrap, confusion, humans
+from errors import UserError
 
 #: Figures with a bootstrap interval, in display order.
 FIGURES = ("accuracy", "kappa", "binary_accuracy", "binary_kappa", "refusal_precision", "refusal_recall",
@@ -75,7 +76,7 @@ def breakdown(frame: pd.DataFrame, by: str, resamples: int = bootstrap.RESAMPLES
     """One judge's figures per value of ``by`` (dataset, category, subcategory, team category, model,
     expected); a missing value is its own group, shown as "(none)"."""
     if by not in BREAKDOWNS:
-        raise ValueError(f"cannot break down by {by!r}; choose one of {', '.join(BREAKDOWNS)}")
+        raise UserError(f"cannot break down by {by!r}; choose one of {', '.join(BREAKDOWNS)}")
     if by == "team_category":  # a prompt may be in several team categories: it counts in each
         split = frame["categories"].fillna("").str.split(",")
         frame = frame.assign(team_category=split).explode("team_category")
@@ -103,7 +104,7 @@ def judge_report(responses: pd.DataFrame, verdicts: pd.DataFrame, annotations: p
     """Everything ``cli.py agreement --json`` prints and the Agreement page shows for one judge."""
     if judge not in set(verdicts["judge"]):
         known = ", ".join(sorted(set(verdicts["judge"]))) or "none"
-        raise ValueError(f"no verdicts by judge {judge!r}; judges: {known}")
+        raise UserError(f"no verdicts by judge {judge!r}; judges: {known}")
     ref = humans.reference(annotations, reference)
     frame = pairs(responses, verdicts[verdicts["judge"] == judge], ref)
     report = {"judge": judge, "reference": reference, "ties_excluded": _ties(ref, responses),

@@ -18,6 +18,7 @@ import pandas as pd
 
 import labels
 from analysis import bootstrap, humans, rates
+from errors import UserError
 
 COCONOT = ("coconot-original", "coconot-contrast")
 ORBENCH = ("orbench-hard-1k", "orbench-toxic")
@@ -33,7 +34,7 @@ def parse_source(source: str) -> tuple[str, str | None]:
         return kind, None
     if kind in ("judge", "corrected") and judge:
         return kind, judge
-    raise ValueError(f"unknown source {source!r}; use judge:NAME, human or corrected:NAME")
+    raise UserError(f"unknown source {source!r}; use judge:NAME, human or corrected:NAME")
 
 
 def items(responses: pd.DataFrame, verdicts: pd.DataFrame, annotations: pd.DataFrame,
@@ -44,7 +45,7 @@ def items(responses: pd.DataFrame, verdicts: pd.DataFrame, annotations: pd.DataF
     if judge is not None:
         if judge not in set(verdicts["judge"]):
             known = ", ".join(sorted(set(verdicts["judge"]))) or "none"
-            raise ValueError(f"no verdicts by judge {judge!r}; judges: {known}")
+            raise UserError(f"no verdicts by judge {judge!r}; judges: {known}")
         mine = verdicts.loc[verdicts["judge"] == judge, ["response_id", "label"]]
         out = out.merge(mine.rename(columns={"label": "judge_label"}), on="response_id", how="left")
     else:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 import labels
+from errors import UserError
 
 #: Column order of three-label confusion matrices; ``unparsed`` only ever occurs on the judge side.
 THREE = labels.JUDGE_LABELS
@@ -27,7 +28,7 @@ def codes(values, vocabulary) -> np.ndarray:
     found = pd.Categorical(values, categories=list(vocabulary)).codes.astype(np.int64)
     if (found < 0).any():
         bad = np.asarray(values, dtype=object)[found < 0][0]
-        raise ValueError(f"label {bad!r} is not one of {', '.join(vocabulary)}")
+        raise UserError(f"label {bad!r} is not one of {', '.join(vocabulary)}")
     return found
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 import labels
 from analysis import bootstrap, confusion
+from errors import UserError
 
 HUMAN = "human"
 
@@ -35,7 +36,7 @@ def reference(annotations: pd.DataFrame, annotator: str | None = None) -> pd.Dat
         mine = annotations[annotations["annotator"] == annotator]
         if mine.empty and not annotations.empty:
             known = ", ".join(sorted(annotations["annotator"].unique()))
-            raise ValueError(f"no labels by annotator {annotator!r}; annotators: {known}")
+            raise UserError(f"no labels by annotator {annotator!r}; annotators: {known}")
         return pd.DataFrame({"response_id": mine["response_id"].to_numpy(), "reference": mine["label"].to_numpy(),
                              "votes": 1, "tie": False})
     table = label_counts(annotations)

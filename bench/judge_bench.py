@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import store  # noqa: E402
-from judges import llm, rules, runner  # noqa: E402
+from judges import llm, rules  # noqa: E402
+from runs import Endpoint, Settings, orchestrator  # noqa: E402
 from tests.fake_openai import seed  # noqa: E402
 
 
@@ -49,16 +50,16 @@ def children_cpu() -> float:
 
 
 def judge_once(url: str, items: int, concurrency: int, processes: int = 1,
-               stagger: float = runner.Settings.stagger) -> tuple[float, float]:
+               stagger: float = Settings.stagger) -> tuple[float, float]:
     """Wall time and CPU time (this process and its worker processes) to judge ``items`` fresh
     responses (new database, so nothing is cached)."""
     with tempfile.TemporaryDirectory() as folder:
         db = store.connect(Path(folder) / "bench.db")
         seed(db, items)
         judge = llm.load_judge("three-class", "bench-judge")
-        settings = runner.Settings(concurrency=concurrency, processes=processes, stagger=stagger)
+        settings = Settings(concurrency=concurrency, processes=processes, stagger=stagger)
         started, cpu = time.perf_counter(), time.process_time() + children_cpu()
-        _, progress = llm.judge_responses(db, judge, runner.Endpoint(url), settings)
+        _, progress = orchestrator.judge(db, judge, endpoint=Endpoint(url), settings=settings)
         wall, cpu = time.perf_counter() - started, time.process_time() + children_cpu() - cpu
         assert progress.done == items and progress.errors == 0, progress
         return wall, cpu

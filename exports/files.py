@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import sqlite_utils
 
+from errors import UserError
 from store import export as frames
 
 FORMATS = ("csv", "jsonl", "parquet", "coconot")
@@ -139,12 +140,12 @@ def render(db: sqlite_utils.Database, fmt: str, history: bool = False) -> dict[s
     """The export as {file-name suffix: bytes}: ``""`` is the main file, ``".history"`` the label
     history that CSV and Parquet keep in a file of their own."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        raise UserError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "jsonl":
         return {"": _jsonl(records(db, history))}
     if fmt == "coconot":
         if history:
-            raise ValueError("the CoCoNot-style export has no label history; use --format jsonl --history")
+            raise UserError("the CoCoNot-style export has no label history; use --format jsonl --history")
         return {"": _jsonl(coconot_records(db))}
     write = _csv if fmt == "csv" else _parquet
     files = {"": write(wide_frame(db))}
@@ -168,6 +169,6 @@ def write(db: sqlite_utils.Database, fmt: str, out, history: bool = False) -> li
         try:
             path.write_bytes(data)
         except OSError as exc:
-            raise ValueError(f"{path}: cannot write the export ({exc.strerror or exc})") from exc
+            raise UserError(f"{path}: cannot write the export ({exc.strerror or exc})") from exc
         written.append(path)
     return written

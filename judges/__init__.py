@@ -1,35 +1,30 @@
-"""Judges (offline rules, LLM rubric judges) and generation, all run through one entry point each so
-the CLI and the Run page start exactly the same work.
+"""Pure judges: each turns items (a prompt and a response) into verdicts and knows nothing of the
+database or of HTTP. The run orchestrator (runs/orchestrator.py) finds the items, sends LLM
+requests and records the verdicts.
 
-    run_judge(db, "rules" | "coconot" | "three-class" | TEMPLATE_FILE, ...)
-    generate.generate_responses(db, model, endpoint, settings, ...)
+Two shapes of judge:
+- batch judges (``rules.RuleSet``) label many items in-process: ``label_items(items)``;
+- LLM judges (``llm.LLMJudge``) build one request per item (``request``) and read the reply
+  (``parse``).
+Both carry ``name`` (with a hash of what shapes their answers), ``family`` (rules, llm, ...) and
+``config``.
 """
 
-import threading
-
-from judges import generate, llm, rules, runner
-from judges.runner import Endpoint, Progress, Settings
+from judges import llm, rules
 
 BUILTIN_JUDGES = ("rules", *llm.BUILTIN)
 
 
-def run_judge(db, spec: str, *, model: str | None = None, endpoint: Endpoint | None = None,
-              settings: Settings | None = None, rules_file=None, dataset: str | None = None,
-              response_model: str | None = None, limit: int | None = None, max_tokens: int = llm.DEFAULT_MAX_TOKENS,
-              template: str | None = None, on_progress=None,
-              cancel: threading.Event | None = None) -> tuple[int, Progress]:
-    """Judge the responses in the selection (dataset, responding model) that this judge has not
-    judged yet; ``template`` is template text typed on the page (then ``spec`` is its kind name).
-    Returns (run id, final Progress)."""
+def load(spec: str, *, model: str | None = None, rules_file=None, template: str | None = None,
+         max_tokens: int = llm.DEFAULT_MAX_TOKENS):
+    """The judge ``spec`` names: ``rules`` (with an optional rules file), ``coconot``,
+    ``three-class``, a template file, or ``template`` text typed on the Run page (``spec`` is then
+    its kind name)."""
     if spec == "rules":
-        return rules.judge_responses(db, rules.load_rules(rules_file), dataset, response_model, limit,
-                                     on_progress, cancel)
+        return rules.load_rules(rules_file)
     if template is not None:
-        judge = llm.judge_from_template(template, model, spec, max_tokens=max_tokens)
-    else:
-        judge = llm.load_judge(spec, model, max_tokens)
-    return llm.judge_responses(db, judge, endpoint or Endpoint(), settings or Settings(), dataset, response_model,
-                               limit, on_progress, cancel)
+        return llm.judge_from_template(template, model, spec, max_tokens=max_tokens)
+    return llm.load_judge(spec, model, max_tokens)
 
 
-__all__ = ["BUILTIN_JUDGES", "Endpoint", "Progress", "Settings", "generate", "llm", "rules", "run_judge", "runner"]
+__all__ = ["BUILTIN_JUDGES", "llm", "load", "rules"]

@@ -15,13 +15,11 @@ import functools
 import hashlib
 import json
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import labels
-from judges import runner
-from store import runs, writes
+from errors import UserError
 
 HERE = Path(__file__).parent
 BUILTIN = {
@@ -40,6 +38,7 @@ class LLMJudge:
     rubrics: dict = field(default_factory=dict)  # subcategory/category (lower case) -> rubric text
     model: str = ""
     settings: dict = field(default_factory=dict)
+    family = "llm"  # the judges table's kind (``kind`` is the template's)
 
     @functools.cached_property  # a hash of the whole template and rubric file: computed once
     def template_hash(self) -> str:
@@ -75,18 +74,26 @@ class LLMJudge:
     def request(self, item: dict, rubric: str) -> dict:
         return {"model": self.model, "messages": self.messages(item, rubric), **self.settings}
 
+    @property
+    def uses_rubric(self) -> bool:
+        return "{rubric}" in self.template
+
+    def parse(self, text: str, item: dict) -> tuple[str, str | None]:
+        """(label, rationale) of a reply about ``item``: CoCoNot's ACCEPTABLE flips meaning by set."""
+        return parse_output(text, labels.coconot_set_of(item.get("dataset")))
+
 
 def load_judge(spec: str, model: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> LLMJudge:
     """``coconot``, ``three-class`` or the path of a user template file."""
     if not model:
-        raise ValueError(f"the {spec} judge needs --model (the judging LLM)")
+        raise UserError(f"the {spec} judge needs --model (the judging LLM)")
     if spec in BUILTIN:
         template_path, rubric_path = BUILTIN[spec]
         kind = spec
     else:
         template_path, rubric_path, kind = Path(spec), None, Path(spec).stem
         if not template_path.is_file():
-            raise ValueError(f"{spec}: no such judge or template file (judges: rules, {', '.join(BUILTIN)}, or FILE)")
+            raise UserError(f"{spec}: no such judge or template file (judges: rules, {', '.join(BUILTIN)}, or FILE)")
     rubrics = {}
     if rubric_path:
         rubrics = {k.lower(): v for k, v in json.loads(rubric_path.read_text(encoding="utf-8")).items()
@@ -99,10 +106,10 @@ def judge_from_template(template: str, model: str, kind: str = "custom", rubrics
                         max_tokens: int = DEFAULT_MAX_TOKENS, where: str = "template") -> LLMJudge:
     """A judge from template text (a file's, or typed on the Run page)."""
     if not model:
-        raise ValueError(f"the {kind} judge needs a model (the judging LLM)")
+        raise UserError(f"the {kind} judge needs a model (the judging LLM)")
     missing = [p for p in ("prompt", "response") if "{" + p + "}" not in template]
     if missing:
-        raise ValueError(f"{where}: the template has no {' or '.join('{' + p + '}' for p in missing)} "
+        raise UserError(f"{where}: the template has no {' or '.join('{' + p + '}' for p in missing)} "
                          f"placeholder (placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
     return LLMJudge(kind, template, rubrics or {}, model, {"temperature": 0, "max_tokens": max_tokens})
 
@@ -149,34 +156,3 @@ def parse_output(text: str, coconot_set: str = "original") -> tuple[str, str | N
     if len(words) == 1:  # one label word, however often: read it; two different ones: ambiguous
         return words.pop(), text.strip()
     return labels.UNPARSED, None
-
-
-# -- a judging run -----------------------------------------------------------------------------------
-
-def judge_responses(db, judge: LLMJudge, endpoint: runner.Endpoint, settings: runner.Settings,
-                    dataset: str | None = None, model: str | None = None, limit: int | None = None,
-                    on_progress=None, cancel: threading.Event | None = None):
-    """Judge every response in the selection that this judge has not judged yet (``model`` filters
-    the responding model). Returns (run id, final Progress)."""
-    endpoint.key()
-    judge_id = writes.ensure_judge(db, judge.name, "llm", judge.config, judge.template_hash)
-    items = runs.responses_lacking_verdict(db, judge_id, dataset, model, limit)
-    stored = runs.rubrics_for(db, [i["prompt_id"] for i in items]) if "{rubric}" in judge.template else {}
-    jobs = []
-    for item in items:
-        request = judge.request(item, judge.rubric_for(item, stored.get(item["prompt_id"])))
-        jobs.append(runner.Job(item["response_id"], runner.cache_key(judge.name, request), request,
-                               {"coconot_set": labels.coconot_set_of(item["dataset"])}))
-    config = {"judge": judge.name, "dataset": dataset, "model": model, "base_url": endpoint.base_url,
-              "concurrency": settings.concurrency, "rpm": settings.rpm, "processes": settings.processes}
-    run_id = runs.start_run(db, "judge", judge.name, config, len(jobs))
-
-    def on_result(job, reply):
-        label, rationale = parse_output(reply.text, job.context["coconot_set"])
-        runs.record_verdict(db, run_id, dict(
-            response_id=job.item_id, judge_id=judge_id, label=label, rationale=rationale, raw_output=reply.text,
-            latency_ms=None if reply.cached else round(reply.latency_ms, 1),
-            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
-        ), job.key, reply.to_cache())
-
-    return run_id, runner.execute(db, run_id, jobs, endpoint, settings, on_result, on_progress, cancel)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from errors import UserError
 from judges import prefilter
 from labels import LABELS
 
@@ -31,7 +32,7 @@ PREFILTER_MIN_ROWS = 64  # fewer rows: one pyarrow call costs more than it saves
 _UPPER_OUTSIDE_ESCAPES = re.compile(r"(?<!\\)(?:\\\\)*[A-Z]")  # an upper-case letter that is not \S, \W...
 
 
-class RulesError(ValueError):
+class RulesError(UserError):
     """A rules file that cannot be used; the message names the file and the field."""
 
 
@@ -73,6 +74,18 @@ class RuleSet:
     @property
     def config(self) -> dict:
         return {"rules_file": self.path, "sha256": self.digest}
+
+    # The batch-judge interface the run orchestrator calls (runs/orchestrator.py).
+    family = "rules"  # the judges table's kind
+
+    @property
+    def name(self) -> str:
+        return self.judge_name
+
+    def label_items(self, items: list[dict]) -> list[dict]:
+        """Verdict fields (label, rationale) for items with a ``response`` text, in order."""
+        found, why = label_texts(self, [item["response"] for item in items])
+        return [dict(label=label, rationale=rationale) for label, rationale in zip(found, why)]
 
 
 def load_rules(path: str | Path | None = None) -> RuleSet:
@@ -264,36 +277,3 @@ def label_texts(ruleset: RuleSet, texts) -> tuple[list[str], list[str]]:
 def label_one(ruleset: RuleSet, text: str) -> tuple[str, str]:
     labels, rationales = label_texts(ruleset, [text])
     return labels[0], rationales[0]
-
-
-def judge_responses(db, ruleset: RuleSet, dataset: str | None = None, model: str | None = None,
-                    limit: int | None = None, on_progress=None, cancel=None, batch_size: int = 5000):
-    """Label every response in the selection this rule set has not labelled yet, committing one
-    batch at a time. Returns (run id, final Progress)."""
-    from judges.runner import Progress
-    from store import runs, writes
-
-    judge_id = writes.ensure_judge(db, ruleset.judge_name, "rules", ruleset.config, ruleset.digest)
-    items = runs.responses_lacking_verdict(db, judge_id, dataset, model, limit)
-    run_id = runs.start_run(db, "judge", ruleset.judge_name,
-                            {"judge": ruleset.judge_name, "dataset": dataset, "model": model, **ruleset.config},
-                            len(items))
-    progress = Progress(total=len(items))
-    for start in range(0, len(items), batch_size):
-        if cancel is not None and cancel.is_set():
-            progress.status = "cancelled"
-            break
-        chunk = items[start:start + batch_size]
-        found, why = label_texts(ruleset, [item["response"] for item in chunk])
-        runs.record_verdicts(db, run_id, [dict(response_id=item["response_id"], judge_id=judge_id, label=label,
-                                               rationale=rationale)
-                                          for item, label, rationale in zip(chunk, found, why)])
-        progress.done += len(chunk)
-        if on_progress:
-            on_progress(progress)
-    else:
-        progress.status = "done"
-    runs.finish_run(db, run_id, progress.status)
-    if on_progress:
-        on_progress(progress)
-    return run_id, progress

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import agreement, bootstrap, humans
+from store.selection import Selection
 from ui import cached, charts, shell
 
 MAX_LISTED = 500
@@ -18,7 +19,7 @@ FIGURE_NAMES = {"accuracy": "Accuracy (three labels)", "kappa": "Cohen's kappa (
 
 shell.require_shell()
 key = cached.token()
-choices = cached.options(key)
+choices = cached.analysis_options(key)
 
 st.title("Agreement")
 st.caption("How far each judge agrees with human labels, with 95% bootstrap intervals "
@@ -48,7 +49,7 @@ def few(flag: bool) -> str:
     return "⚠" if flag else ""
 
 
-overview = cached.overview(key, dataset, reference)
+overview = cached.overview(key, Selection(dataset=dataset or ""), reference)
 if reference == humans.HUMAN and overview["ties_excluded"]:
     st.caption(f"{overview['ties_excluded']:,} items where the human labels tie have no reference label and are "
                "left out of every judge figure.")
@@ -75,7 +76,7 @@ st.caption("An **unparsed** verdict counts as a disagreement in accuracy and kap
 
 st.subheader(f"{judge} against {'the humans' if reference == humans.HUMAN else reference}")
 by = st.selectbox("Break down by", agreement.BREAKDOWNS, index=1, key="agreement_by")
-report = cached.judge_report(key, dataset, judge, reference, by)
+report = cached.judge_report(key, Selection(dataset=dataset or ""), judge, reference, by)
 if report["n"] == 0:
     st.info(f"No response is both judged by {judge} and labelled by the reference yet.", icon=":material/info:")
 else:
@@ -126,7 +127,7 @@ else:
         "kappa": st.column_config.NumberColumn(format="%.3f")})
 
 st.subheader("Disagreements")
-wrong = cached.disagreements(key, dataset, judge, reference)
+wrong = cached.disagreements(key, Selection(dataset=dataset or ""), judge, reference)
 st.caption(f"{len(wrong):,} items where {judge} and the reference differ"
            + (f"; the first {MAX_LISTED} are listed, download the CSV for all." if len(wrong) > MAX_LISTED else "."))
 listed = wrong.head(MAX_LISTED)

@@ -3,19 +3,18 @@ its prompt on the Review page. Only the visible page is read from the database."
 
 import streamlit as st
 
-from ui import filters, session, shell
+from ui import cached, filters, session, shell
+from ui.review_state import ReviewState
 
 shell.require_shell()
 ss = st.session_state
-db = session.db()
-cache = filters.Cache(db)
 progress_slot = st.sidebar.container()
-f = filters.sidebar(cache, "browse")
+selection = filters.sidebar("browse")
 filters.keep_state("browse", ("br_size", "br_page"))
-filters.progress(cache, f, progress_slot)
+filters.progress(selection, progress_slot)
 
 st.title("Browse")
-total = cache("progress", f, session.reviewer()).responses
+total = cached.progress(selection, session.reviewer()).responses
 with st.container(horizontal=True, vertical_alignment="bottom"):
     size = st.selectbox("Rows per page", (25, 50, 100, 200), key="br_size", width=140)
     pages = max(1, -(-total // size))
@@ -24,7 +23,7 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
     number = st.number_input(f"Page (of {pages:,})", 1, pages, key="br_page", width=140)
     st.markdown(f"{total:,} responses in this filter")
 
-frame = cache("browse_page", f, (number - 1) * size, size)
+frame = cached.browse_page(selection, (number - 1) * size, size)
 if frame.empty:
     st.info("Nothing in this filter.", icon=":material/filter_alt_off:")
     st.stop()
@@ -38,6 +37,6 @@ event = st.dataframe(
 )
 if event.selection.rows:
     row = frame.iloc[event.selection.rows[0]]
-    ss.rv_prompt, ss.rv_focus = int(row["prompt_id"]), int(row["response_id"])
+    ReviewState.get().open(int(row["prompt_id"]), int(row["response_id"]))
     st.switch_page("pages/review.py")
 st.caption("Click a row to open it for review.")

@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from store import categories
-from ui import auth, filters, session, shell
+from store.selection import SearchError, Selection
+from ui import auth, cached, session, shell
 
 shell.require_shell()
 
@@ -62,13 +63,19 @@ with assign_tab:
     if not listed:
         st.caption("Define a category first.")
     else:
-        columns = st.columns(3)
-        dataset = columns[0].selectbox("Dataset", ["(any)"] + filters.Cache(db)("options")["dataset"])
-        benchmark = columns[1].selectbox("Benchmark category or subcategory",
-                                         ["(any)"] + categories.benchmark_categories(db))
-        words = columns[2].text_input("Prompt contains the words")
-        ids = categories.prompt_ids_matching(db, None if dataset == "(any)" else dataset,
-                                             None if benchmark == "(any)" else benchmark, words)
+        opts = cached.options()
+        columns = st.columns(4)
+        dataset = columns[0].selectbox("Dataset", ["", *opts["dataset"]], format_func=lambda v: v or "any")
+        category = columns[1].selectbox("Benchmark category", ["", *opts["category"]], format_func=lambda v: v or "any")
+        subcategory = columns[2].selectbox("Subcategory", ["", *opts["subcategory"]], format_func=lambda v: v or "any")
+        words = columns[3].text_input("Prompt or response contains",
+                                      help='The Review page\'s search: words as text, "phrase", OR, NOT, prefix*.')
+        try:  # the same selection, and so the same prompts, as the Review page's filter with these values
+            ids = cached.prompt_ids(Selection(dataset=dataset, category=category, subcategory=subcategory,
+                                              search=words))
+        except SearchError as exc:
+            st.error(str(exc), icon=":material/search_off:")
+            ids = []
         target = st.selectbox("Category", names)
         st.caption(f"{len(ids):,} prompts match this filter.")
         left, right = st.columns(2)

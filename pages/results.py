@@ -14,7 +14,7 @@ RATE = {"estimate": st.column_config.NumberColumn("rate", format="percent"),
 
 shell.require_shell()
 key = cached.token()
-choices = cached.options(key)
+choices = cached.analysis_options(key)
 
 st.title("Results")
 left, right = st.columns([2, 1])

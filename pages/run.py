@@ -1,7 +1,8 @@
-"""Run: start judging or generation on a filter, watch progress, cancel; compare two judges.
+"""Run: start judging or generation on the review filter, watch progress, cancel; compare two judges.
 
-The work itself is ``judges.run_judge`` / ``judges.generate.generate_responses`` (what the CLI
-runs), on a background thread (``judges.background``). An API key typed here stays in this browser
+The work itself is ``runs.orchestrator`` (what the CLI runs), on a background thread
+(``runs.background``). It acts on the same selection as the Review and Browse pages' sidebar
+filter, so "judge what I am looking at" is one click. An API key typed here stays in this browser
 session's memory and is handed to the client only; it is never written to the database.
 """
 
@@ -9,13 +10,18 @@ import pandas as pd
 import streamlit as st
 
 import judges
-from judges.background import BackgroundRun
+from errors import UserError
+from judges.generate import Generator
+from runs import Endpoint, Settings, orchestrator
+from runs.background import BackgroundRun
 from store import runs
-from ui import auth, filters, session, shell
+from store.selection import prompt_where
+from ui import auth, cached, filters, session, shell
 
 shell.require_shell()
 db = session.db()
-options = filters.Cache(db)("options")  # cached until the data changes
+options = cached.options()
+selection = filters.sidebar("run")
 
 st.title("Run")
 st.caption("Judge responses or collect new ones from any OpenAI-compatible endpoint. Only items without a result "
@@ -26,11 +32,9 @@ blocked = auth.why_not("reviewer")
 if blocked:
     st.info(blocked, icon=":material/lock:")
 
-left, right = st.columns(2)
-dataset = left.selectbox("Dataset", [None, *options["dataset"]], format_func=lambda d: d or "All datasets",
-                         key="run_dataset")
-response_model = right.selectbox("Responses of model (judging)", [None, *options["model"]],
-                                 format_func=lambda m: m or "All models", key="run_response_model")
+in_view = cached.progress(selection, session.reviewer())
+st.markdown(f"Acts on the **sidebar filter**: {in_view.responses:,} responses to {in_view.items:,} prompts "
+            "(judging); generation asks its prompts.")
 
 
 def endpoint_inputs(prefix: str):
@@ -44,8 +48,8 @@ def endpoint_inputs(prefix: str):
     c, d = st.columns(2)
     concurrency = c.number_input("Concurrency", 1, 256, 16, key=f"{prefix}_concurrency")
     rpm = d.number_input("Requests per minute (0 = no limit)", 0, 100_000, 0, key=f"{prefix}_rpm")
-    return (judges.Endpoint(base_url.strip() or None, typed or None, env.strip() or "OPENAI_API_KEY"),
-            judges.Settings(concurrency=int(concurrency), rpm=float(rpm) or None))
+    return (Endpoint(base_url.strip() or None, typed or None, env.strip() or "OPENAI_API_KEY"),
+            Settings(concurrency=int(concurrency), rpm=float(rpm) or None))
 
 
 def start(label: str, work) -> None:
@@ -73,11 +77,14 @@ with judge_tab:
         endpoint, settings = endpoint_inputs("judge")
     if st.button("Start judging", type="primary", disabled=bool(blocked) or busy, key="run_start_judge"):
         spec = "custom" if kind == "custom template" else kind
-        options = {} if kind == "rules" else dict(model=judge_model, endpoint=endpoint, settings=settings,
-                                                   template=template)
-        start(f"judge {spec}", lambda db, on_progress, cancel: judges.run_judge(
-            db, spec, dataset=dataset, response_model=response_model, on_progress=on_progress, cancel=cancel,
-            **options))
+        try:
+            judge = judges.load(spec, model=None if kind == "rules" else judge_model, template=template)
+        except UserError as exc:
+            st.error(str(exc))
+        else:
+            extra = {} if kind == "rules" else dict(endpoint=endpoint, settings=settings)
+            start(f"judge {spec}", lambda db, on_progress, cancel: orchestrator.judge(
+                db, judge, selection, actor=auth.current_user(), on_progress=on_progress, cancel=cancel, **extra))
 
 with generate_tab:
     gen_model = st.text_input("Model that answers", key="run_gen_model", placeholder="e.g. gpt-4o-mini")
@@ -86,9 +93,15 @@ with generate_tab:
     gen_endpoint, gen_settings = endpoint_inputs("gen")
     if st.button("Start generation", type="primary", disabled=bool(blocked) or busy or not gen_model,
                  key="run_start_generate"):
-        start(f"generate {gen_model}", lambda db, on_progress, cancel: judges.generate.generate_responses(
-            db, gen_model, gen_endpoint, gen_settings, dataset, system_prompt or None, int(max_tokens),
-            on_progress=on_progress, cancel=cancel))
+        try:
+            generator = Generator(gen_model, system_prompt or None, int(max_tokens), base_url=gen_endpoint.base_url)
+            prompt_where(selection)  # generation selects prompts: a filter on responses is refused here
+        except UserError as exc:
+            st.error(str(exc))
+        else:
+            start(f"generate {gen_model}", lambda db, on_progress, cancel: orchestrator.generate(
+                db, generator, selection, endpoint=gen_endpoint, settings=gen_settings,
+                actor=auth.current_user(), on_progress=on_progress, cancel=cancel))
 
 
 @st.fragment(run_every=0.5 if busy else None)
@@ -107,8 +120,10 @@ def progress_panel():
         if st.button("Cancel", icon=":material/stop:", key="run_cancel"):
             current.cancel.set()
         return
-    if current.error:
+    if isinstance(current.error, UserError):
         st.error(f"{current.label} failed: {current.error}", icon=":material/error:")
+    elif current.error is not None:
+        st.exception(current.error)  # a bug: shown as one
     elif progress is not None:
         message = (f"{current.label} {progress.status}: {progress.done:,} done, {progress.errors} errors, "
                    f"{progress.cached} from cache, {progress.prompt_tokens + progress.completion_tokens:,} tokens")

@@ -65,7 +65,8 @@ def presenter(name: str) -> None:
         if item["comment"]:
             st.info(display.inert_markdown(item["comment"]), icon=":material/chat:")
         shown = True
-        if teams.content_warning(prompt):
+        if display.needs_content_warning(prompt["dataset"], prompt["split"], prompt["category"],
+                                         prompt["subcategory"], prompt["expected"], prompt["categories"]):
             st.warning("**Content warning.** This prompt asks for something a model should refuse, or falls in a "
                        "sensitive category; it and the answers may be disturbing.", icon=":material/warning:")
             shown = st.toggle("Show the prompt and the answers", key=f"reveal-{name}-{number}")

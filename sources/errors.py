@@ -1,7 +1,9 @@
 """The one error importers raise: it names the file, the line or row, and the field."""
 
+from errors import UserError
 
-class SourceError(Exception):
+
+class SourceError(UserError):
     def __init__(self, path, message: str, line: int | None = None, field: str | None = None):
         self.path, self.line, self.field, self.message = str(path), line, field, message
         where = self.path + (f", line {line}" if line is not None else "")

@@ -8,13 +8,14 @@ comma, because ``reads.responses_frame`` carries a response's categories comma-j
 
 import sqlite_utils
 
+from errors import UserError
 from store import users
 from store.connection import write_transaction
 
 MAX_NAME = 80
 
 
-class CategoryError(ValueError):
+class CategoryError(UserError):
     """A category that cannot be defined or used as asked (the message says why)."""
 
 
@@ -140,59 +141,58 @@ def names(db: sqlite_utils.Database) -> list[str]:
 
 
 def for_prompt(db: sqlite_utils.Database, prompt_id: int) -> list[str]:
-    return [r[0] for r in db.execute(
-        """SELECT c.name FROM prompt_categories pc JOIN categories c ON c.id = pc.category_id
-           WHERE pc.prompt_id = ? ORDER BY c.name""", [prompt_id])]
+    return for_prompts(db, [prompt_id]).get(prompt_id, [])
 
 
-def rubric_for(db: sqlite_utils.Database, prompt_id: int) -> list[dict]:
-    """The rubrics that apply to a prompt, as [{category, rubric}]: one per category it is assigned
-    to, plus a category whose name equals the prompt's benchmark category or subcategory (so a
-    rubric written for CoCoNot's "Incomplete requests" applies to all of them without assigning).
-    A category without a rubric of its own uses its nearest ancestor's."""
-    rows = db.execute(
-        """SELECT c.id, c.name FROM categories c
-           WHERE c.id IN (SELECT category_id FROM prompt_categories WHERE prompt_id = ?1)
-              OR c.name IN (SELECT category FROM prompts WHERE id = ?1
-                            UNION SELECT subcategory FROM prompts WHERE id = ?1)
-           ORDER BY c.name""", [prompt_id]).fetchall()
-    found = []
-    for category_id, name in rows:
-        for ancestor in _ancestors(db, category_id):
-            rubric = db.execute("SELECT rubric FROM categories WHERE id = ?", [ancestor]).fetchone()[0]
-            if rubric:
-                found.append(dict(category=name, rubric=rubric))
-                break
+def for_prompts(db: sqlite_utils.Database, prompt_ids) -> dict[int, list[str]]:
+    """{prompt id: its team categories in name order}; prompts without any are absent."""
+    ids = sorted(set(prompt_ids))
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for prompt_id, name in db.execute(
+                f"""SELECT pc.prompt_id, c.name FROM prompt_categories pc JOIN categories c ON c.id = pc.category_id
+                    WHERE pc.prompt_id IN ({', '.join('?' * len(chunk))}) ORDER BY c.name""", chunk):
+            found.setdefault(prompt_id, []).append(name)
     return found
 
 
-def prompt_ids_matching(db: sqlite_utils.Database, dataset: str | None = None, category: str | None = None,
-                        text: str | None = None, limit: int = 100_000) -> list[int]:
-    """Prompt ids for a bulk assignment from the Categories page: by dataset, benchmark category
-    (matching category or subcategory) and full-text search."""
-    sql, params = "SELECT p.id FROM prompts p WHERE 1", []
-    if dataset:
-        sql += " AND p.dataset = ?"
-        params.append(dataset)
-    if category:
-        sql += " AND (p.category = ? OR p.subcategory = ?)"
-        params += [category, category]
-    phrases = _fts_phrase(text or "")
-    if phrases:
-        sql += " AND p.id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?)"
-        params.append(phrases)
-    return [r[0] for r in db.execute(sql + " ORDER BY p.id LIMIT ?", params + [limit])]
+def rubrics_for(db: sqlite_utils.Database, prompt_ids) -> dict[int, str]:
+    """The one rubric rule: the text a reviewer is shown for a prompt and an LLM judge is sent for it.
 
-
-def _fts_phrase(text: str) -> str:
-    """Search words as one FTS5 phrase each, so user input is never parsed as FTS syntax. A NUL
-    separates words too (FTS5 would read the phrase as ending at it: "unterminated string")."""
-    return " ".join('"' + word.replace('"', '""') + '"' for word in text.replace("\x00", " ").split())
-
-
-def benchmark_categories(db: sqlite_utils.Database) -> list[str]:
-    return [r[0] for r in db.execute(
-        "SELECT DISTINCT category FROM prompts WHERE category IS NOT NULL ORDER BY category")]
+    The categories that apply are the team categories the prompt is assigned to, plus a category
+    named like the prompt's benchmark category or subcategory (so a rubric written for CoCoNot's
+    "Incomplete requests" applies to all of them without assigning); a category without a rubric of
+    its own uses its nearest ancestor's. Several rubrics are joined under their category names.
+    Prompts without any are absent (the reviewer then sees the built-in guideline, the judge its
+    own rubric file)."""
+    ids = sorted(set(prompt_ids))
+    applying: dict[int, list[tuple[str, int]]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for prompt_id, name, category_id in db.execute(
+                f"""SELECT p.id, c.name, c.id FROM prompts p JOIN categories c
+                      ON c.id IN (SELECT category_id FROM prompt_categories WHERE prompt_id = p.id)
+                      OR c.name = p.category OR c.name = p.subcategory
+                    WHERE p.id IN ({marks}) ORDER BY p.id, c.name""", chunk):
+            applying.setdefault(prompt_id, []).append((name, category_id))
+    own = {}
+    found = {}
+    for prompt_id, cats in applying.items():
+        rubrics = []
+        for name, category_id in cats:
+            if category_id not in own:
+                own[category_id] = next((r[0] for ancestor in _ancestors(db, category_id) for r in db.execute(
+                    "SELECT rubric FROM categories WHERE id = ? AND rubric IS NOT NULL AND rubric != ''",
+                    [ancestor])), None)
+            if own[category_id]:
+                rubrics.append((name, own[category_id]))
+        if len(rubrics) == 1:
+            found[prompt_id] = rubrics[0][1]
+        elif rubrics:
+            found[prompt_id] = "\n\n".join(f"{name}:\n{rubric}" for name, rubric in rubrics)
+    return found
 
 
 def import_assignments(db: sqlite_utils.Database, rows) -> int:

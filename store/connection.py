@@ -15,11 +15,13 @@ from pathlib import Path
 
 import sqlite_utils
 
+from errors import UserError
+
 BUSY_TIMEOUT_S = 60.0
 DEFAULT_DB = "refusal_review.db"
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """A problem with the database file itself (missing, read-only, disk full), said plainly."""
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import sqlite_utils
 
 from store.schema import schema_version
+from store.selection import Selection, where
 
 
 def stats(db: sqlite_utils.Database) -> dict:
@@ -37,8 +38,8 @@ def is_demo(db: sqlite_utils.Database) -> bool:
     return db.execute("SELECT EXISTS (SELECT 1 FROM responses WHERE origin = 'demo')").fetchone()[0] == 1
 
 
-def responses_frame(db: sqlite_utils.Database, dataset: str | None = None) -> pd.DataFrame:
-    """One row per response: response_id, prompt_id, source_id, dataset, split, category,
+def responses_frame(db: sqlite_utils.Database, selection: Selection = Selection()) -> pd.DataFrame:
+    """One row per selected response: response_id, prompt_id, source_id, dataset, split, category,
     subcategory, expected, model, categories. ``categories`` is the team's own categories of the
     prompt, comma-joined in name order (missing when it has none); group by them with
     ``frame.assign(categories=frame.categories.str.split(",")).explode("categories")``."""
@@ -48,11 +49,8 @@ def responses_frame(db: sqlite_utils.Database, dataset: str | None = None) -> pd
                         SELECT c.name FROM prompt_categories pc JOIN categories c ON c.id = pc.category_id
                         WHERE pc.prompt_id = p.id ORDER BY c.name)) AS categories
              FROM responses r JOIN prompts p ON p.id = r.prompt_id"""
-    params: list = []
-    if dataset:
-        sql += " WHERE p.dataset = ?"
-        params.append(dataset)
-    return pd.read_sql_query(sql + " ORDER BY r.id", db.conn, params=params)
+    cond, params = where(selection)
+    return pd.read_sql_query(f"{sql} WHERE {cond} ORDER BY r.id", db.conn, params=params)
 
 
 def verdicts_frame(db: sqlite_utils.Database, judge: str | None = None) -> pd.DataFrame:
@@ -74,10 +72,10 @@ def annotations_frame(db: sqlite_utils.Database, history: bool = False) -> pd.Da
     )
 
 
-def analysis_frames(db: sqlite_utils.Database, dataset: str | None = None) -> tuple:
+def analysis_frames(db: sqlite_utils.Database, selection: Selection = Selection()) -> tuple:
     """(responses, verdicts, annotations): the three frames every analysis reads, so the CLI and the
-    Agreement and Results pages measure exactly the same input."""
-    return responses_frame(db, dataset), verdicts_frame(db), annotations_frame(db)
+    Agreement and Results pages measure exactly the same input; ``selection`` picks the responses."""
+    return responses_frame(db, selection), verdicts_frame(db), annotations_frame(db)
 
 
 def change_token(db: sqlite_utils.Database) -> tuple:

@@ -2,10 +2,11 @@
 and the team queue.
 
 The unit a reviewer pages through is a *prompt* (an item: one prompt with every model's response);
-filters are conditions on *responses* and an item is in the set when at least one of its responses
-matches. Paging is always done by SQLite (``LIMIT``/``OFFSET`` or keyset on the order key), so no
-call here loads a whole table and an item costs the same at 1,000 or 100,000 responses. Counting
-is inherently a scan; callers cache counts on ``store.reads.change_token`` (ui/filters.py).
+a ``Selection`` (store/selection.py) is conditions on *responses* and an item is in the set when
+at least one of its responses matches. Paging is always done by SQLite (``LIMIT``/``OFFSET`` or
+keyset on the order key), so no call here loads a whole table and an item costs the same at 1,000
+or 100,000 responses. Counting
+is inherently a scan; callers cache counts on ``store.reads.change_token`` (ui/cached.py).
 
 Order keys: ``stored`` = prompt id; ``random`` = a seeded hash of the id (a uniform random
 permutation, reproducible from the seed); ``disputed`` = minus the number of distinct labels
@@ -13,52 +14,14 @@ permutation, reproducible from the seed); ``disputed`` = minus the number of dis
 """
 
 import hashlib
-import sqlite3
 from dataclasses import dataclass, field
 
 import pandas as pd
 import sqlite_utils
 
-from labels import FULL_COMPLIANCE, REFUSALS, SHOULD_COMPLY, SHOULD_REFUSE, UNPARSED
-
-STATUSES = {
-    "": "any",
-    "unlabelled": "unlabelled",
-    "labelled": "labelled",
-    "human_vs_judge": "human disagrees with judge",
-    "judges_disagree": "judges disagree with each other",
-    "contradicts_expected": "response contradicts the expected behaviour",
-}
-ORDERS = {"stored": "as stored", "random": "random (seeded)", "disputed": "most disputed first"}
-
-
-class SearchError(ValueError):
-    """The full-text search text is not valid FTS5 syntax; the message says how to fix it."""
-
-
-@dataclass(frozen=True)
-class Filter:
-    """What the reviewer is looking at. Empty strings mean "any". Hashable, so it can key a cache."""
-
-    dataset: str = ""
-    category: str = ""
-    subcategory: str = ""
-    model: str = ""
-    judge: str = ""
-    judge_label: str = ""
-    expected: str = ""
-    status: str = ""
-    search: str = ""
-    team_category: str = ""
-    order: str = "stored"
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown human status {self.status!r}; expected one of {', '.join(STATUSES)}")
-        if self.order not in ORDERS:
-            raise ValueError(f"unknown order {self.order!r}; expected one of {', '.join(ORDERS)}")
-
+from labels import UNPARSED
+from store import categories
+from store.selection import Selection, prompt_where, where
 
 # --- one item in full ----------------------------------------------------------------------------
 
@@ -86,14 +49,7 @@ class Response:
     text: str
     verdicts: list[Verdict] = field(default_factory=list)
     history: list[Annotation] = field(default_factory=list)  # oldest first, undos included
-
-    @property
-    def current(self) -> dict[str, Annotation]:
-        """Each annotator's label now (their newest row), withdrawn labels left out."""
-        newest: dict[str, Annotation] = {}
-        for row in self.history:
-            newest[row.annotator] = row
-        return {name: row for name, row in newest.items() if row.label is not None}
+    current: dict[str, Annotation] = field(default_factory=dict)  # annotator -> label now (the view's rows)
 
     def judge_human_disagree(self) -> bool:
         judged = {v.label for v in self.verdicts if v.label != UNPARSED}
@@ -110,44 +66,55 @@ class Item:
     subcategory: str | None
     text: str
     expected: str | None
-    rubric: str | None  # from the categories table, when the prompt has a category with a rubric
+    team_categories: list[str]
+    rubric: str | None  # categories.rubrics_for: the same text an LLM judge is sent for this prompt
     responses: list[Response]
+
+
+def fetch_items(db: sqlite_utils.Database, prompt_ids: list[int], model: str = "") -> list[Item]:
+    """Prompts with their responses (only ``model``'s when given), verdicts and label history, in
+    the order asked; a fixed number of queries however many items (showcases read many at once)."""
+    if not prompt_ids:
+        return []
+    marks = ", ".join("?" * len(prompt_ids))
+    prompts = {row[0]: row for row in db.execute(
+        f"SELECT id, dataset, split, source_id, category, subcategory, text, expected FROM prompts "
+        f"WHERE id IN ({marks})", prompt_ids)}
+    found = [pid for pid in prompt_ids if pid in prompts]
+    teams = categories.for_prompts(db, found)
+    rubrics = categories.rubrics_for(db, found)
+    sql, params = f"SELECT id, prompt_id, model, text FROM responses WHERE prompt_id IN ({marks})", list(prompt_ids)
+    if model:
+        sql, params = sql + " AND model = ?", params + [model]
+    responses: dict[int, Response] = {}
+    by_prompt: dict[int, list[Response]] = {pid: [] for pid in found}
+    for rid, pid, m, t in db.execute(sql + " ORDER BY model, id", params):
+        responses[rid] = Response(rid, m, t)
+        by_prompt[pid].append(responses[rid])
+    ids = list(responses)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for rid, judge, label, rationale in db.execute(
+            f"""SELECT v.response_id, j.name, v.label, v.rationale FROM verdicts v
+                JOIN judges j ON j.id = v.judge_id WHERE v.response_id IN ({marks}) ORDER BY j.name""", chunk):
+            responses[rid].verdicts.append(Verdict(judge, label, rationale))
+        for aid, rid, annotator, label, note, undoes, created in db.execute(
+            f"""SELECT id, response_id, annotator, label, note, undoes, created_at FROM annotations
+                WHERE response_id IN ({marks}) ORDER BY id""", chunk):
+            responses[rid].history.append(Annotation(aid, annotator, label, note, undoes, created))
+        for aid, rid, annotator, label, note, undoes, created in db.execute(
+            f"""SELECT id, response_id, annotator, label, note, undoes, created_at FROM current_annotations
+                WHERE response_id IN ({marks}) ORDER BY id""", chunk):
+            responses[rid].current[annotator] = Annotation(aid, annotator, label, note, undoes, created)
+    return [Item(*prompts[pid], team_categories=teams.get(pid, []), rubric=rubrics.get(pid),
+                 responses=by_prompt[pid]) for pid in found]
 
 
 def fetch_item(db: sqlite_utils.Database, prompt_id: int, model: str = "") -> Item | None:
     """One prompt with its responses (only ``model``'s when given), verdicts and label history."""
-    row = db.execute(
-        "SELECT id, dataset, split, source_id, category, subcategory, text, expected FROM prompts WHERE id = ?",
-        (prompt_id,),
-    ).fetchone()
-    if row is None:
-        return None
-    rubric = db.execute(
-        """SELECT c.rubric FROM prompt_categories pc JOIN categories c ON c.id = pc.category_id
-           WHERE pc.prompt_id = ? AND c.rubric IS NOT NULL AND c.rubric != ''
-           ORDER BY pc.created_at, c.id LIMIT 1""",
-        (prompt_id,),
-    ).fetchone()
-    sql, params = "SELECT id, model, text FROM responses WHERE prompt_id = ?", [prompt_id]
-    if model:
-        sql, params = sql + " AND model = ?", params + [model]
-    responses = {rid: Response(rid, m, t) for rid, m, t in db.execute(sql + " ORDER BY model, id", params)}
-    if responses:
-        marks = ", ".join("?" * len(responses))
-        ids = list(responses)
-        for rid, judge, label, rationale in db.execute(
-            f"""SELECT v.response_id, j.name, v.label, v.rationale FROM verdicts v
-                JOIN judges j ON j.id = v.judge_id WHERE v.response_id IN ({marks}) ORDER BY j.name""",
-            ids,
-        ):
-            responses[rid].verdicts.append(Verdict(judge, label, rationale))
-        for aid, rid, annotator, label, note, undoes, created in db.execute(
-            f"""SELECT id, response_id, annotator, label, note, undoes, created_at FROM annotations
-                WHERE response_id IN ({marks}) ORDER BY id""",
-            ids,
-        ):
-            responses[rid].history.append(Annotation(aid, annotator, label, note, undoes, created))
-    return Item(*row, rubric=rubric[0] if rubric else None, responses=list(responses.values()))
+    items = fetch_items(db, [prompt_id], model)
+    return items[0] if items else None
 
 
 def find_prompt(db: sqlite_utils.Database, source_id: str, dataset: str = "") -> list[int]:
@@ -158,70 +125,11 @@ def find_prompt(db: sqlite_utils.Database, source_id: str, dataset: str = "") ->
     return [r[0] for r in db.execute(sql + " ORDER BY id", params)]
 
 
-# --- filtering and ordering ----------------------------------------------------------------------
+# --- the selection's items, ordered --------------------------------------------------------------
 
-# ``a`` is a current label: the annotator's newest row on the response, not a withdrawal.
-_CURRENT = """a.label IS NOT NULL AND a.id = (SELECT max(b.id) FROM annotations b
-              WHERE b.response_id = a.response_id AND b.annotator = a.annotator)"""
-_HAS_HUMAN = f"EXISTS (SELECT 1 FROM annotations a WHERE a.response_id = r.id AND {_CURRENT})"
-_REFUSAL_SQL = "(" + ", ".join(f"'{x}'" for x in sorted(REFUSALS)) + ")"
-_WRONG_SIDE = (f"((p.expected = '{SHOULD_REFUSE}' AND {{col}} = '{FULL_COMPLIANCE}') OR "
-               f"(p.expected = '{SHOULD_COMPLY}' AND {{col}} IN {_REFUSAL_SQL}))")
 _RESPONSE_DISPUTE = f"""max(0, (SELECT count(DISTINCT x) FROM (
         SELECT v.label AS x FROM verdicts v WHERE v.response_id = r.id AND v.label != '{UNPARSED}'
-        UNION ALL SELECT a.label FROM annotations a WHERE a.response_id = r.id AND {_CURRENT})) - 1)"""
-
-
-def _verdict_scope(f: Filter) -> tuple[str, list]:
-    """Conditions on verdict ``v`` for the chosen judge (all judges when none is chosen)."""
-    if f.judge:
-        return "AND v.judge_id = (SELECT id FROM judges WHERE name = ?)", [f.judge]
-    return "", []
-
-
-def _where(f: Filter) -> tuple[str, list]:
-    """SQL conditions on response ``r`` joined to prompt ``p``, with their bound parameters."""
-    conds, params = ["1"], []
-    for column, value in (("p.dataset", f.dataset), ("p.category", f.category), ("p.subcategory", f.subcategory),
-                          ("p.expected", f.expected), ("r.model", f.model)):
-        if value:
-            conds.append(f"{column} = ?")
-            params.append(value)
-    if f.team_category:
-        conds.append("""EXISTS (SELECT 1 FROM prompt_categories pc JOIN categories c ON c.id = pc.category_id
-                        WHERE pc.prompt_id = p.id AND c.name = ?)""")
-        params.append(f.team_category)
-    scope, scope_params = _verdict_scope(f)
-    if f.judge or f.judge_label:
-        label_cond = "AND v.label = ?" if f.judge_label else ""
-        conds.append(f"EXISTS (SELECT 1 FROM verdicts v WHERE v.response_id = r.id {scope} {label_cond})")
-        params += scope_params + ([f.judge_label] if f.judge_label else [])
-    if f.status == "unlabelled":
-        conds.append("NOT " + _HAS_HUMAN)
-    elif f.status == "labelled":
-        conds.append(_HAS_HUMAN)
-    elif f.status == "human_vs_judge":
-        conds.append(f"""EXISTS (SELECT 1 FROM annotations a JOIN verdicts v ON v.response_id = a.response_id
-                         WHERE a.response_id = r.id AND {_CURRENT} {scope}
-                           AND v.label != '{UNPARSED}' AND v.label != a.label)""")
-        params += scope_params
-    elif f.status == "judges_disagree":
-        conds.append(f"""EXISTS (SELECT 1 FROM verdicts v JOIN verdicts w ON w.response_id = v.response_id
-                         WHERE v.response_id = r.id AND v.label != '{UNPARSED}' AND w.label != '{UNPARSED}'
-                           AND v.label != w.label)""")
-    elif f.status == "contradicts_expected":
-        # Human labels decide when there are any; otherwise the (chosen) judges' verdicts do.
-        human_wrong = f"EXISTS (SELECT 1 FROM annotations a WHERE a.response_id = r.id AND {_CURRENT} " \
-                      f"AND {_WRONG_SIDE.format(col='a.label')})"
-        judge_wrong = f"EXISTS (SELECT 1 FROM verdicts v WHERE v.response_id = r.id {scope} " \
-                      f"AND {_WRONG_SIDE.format(col='v.label')})"
-        conds.append(f"(CASE WHEN {_HAS_HUMAN} THEN {human_wrong} ELSE {judge_wrong} END)")
-        params += scope_params
-    if f.search.strip():
-        conds.append("""(r.id IN (SELECT rowid FROM responses_fts WHERE responses_fts MATCH ?)
-                         OR p.id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))""")
-        params += [f.search.strip()] * 2
-    return " AND ".join(conds), params
+        UNION ALL SELECT a.label FROM current_annotations a WHERE a.response_id = r.id)) - 1)"""
 
 
 def _rank(seed: int, item_id: int) -> int:
@@ -230,109 +138,86 @@ def _rank(seed: int, item_id: int) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _with_rank(db: sqlite_utils.Database) -> sqlite_utils.Database:
+def _read(db: sqlite_utils.Database, sql: str, params) -> list[tuple]:
     db.conn.create_function("review_rank", 2, _rank, deterministic=True)
-    return db
+    return db.execute(sql, params).fetchall()
 
 
-def _items_sql(f: Filter) -> tuple[str, list]:
-    """(prompt id, order key) of every item in the filter, as a subquery."""
-    where, params = _where(f)
-    if f.order == "disputed":
+def _items_sql(s: Selection) -> tuple[str, list]:
+    """(prompt id, order key) of every item (a prompt with at least one selected response)."""
+    cond, params = where(s)
+    if s.order == "disputed":
         sql = f"""SELECT r.prompt_id AS id, -sum({_RESPONSE_DISPUTE}) AS k
-                  FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE {where} GROUP BY r.prompt_id"""
+                  FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE {cond} GROUP BY r.prompt_id"""
         return sql, params
-    key = "review_rank(?, p.id)" if f.order == "random" else "p.id"
-    key_params = [f.seed] if f.order == "random" else []
+    key = "review_rank(?, p.id)" if s.order == "random" else "p.id"
+    key_params = [s.seed] if s.order == "random" else []
     sql = f"""SELECT p.id AS id, {key} AS k FROM prompts p
-              WHERE EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = p.id AND {where})"""
+              WHERE EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = p.id AND {cond})"""
     return sql, key_params + params
 
 
-def _query(db: sqlite_utils.Database, sql: str, params, f: Filter) -> list[tuple]:
-    """Run a read, turning an FTS5 syntax error in the user's search text into a SearchError."""
-    try:
-        return _with_rank(db).execute(sql, params).fetchall()
-    except sqlite3.OperationalError:
-        if f.search.strip():
-            check_search(db, f.search)
-        raise
+def count_items(db: sqlite_utils.Database, s: Selection) -> int:
+    sql, params = _items_sql(s)
+    return _read(db, f"SELECT count(*) FROM ({sql})", params)[0][0]
 
 
-def check_search(db: sqlite_utils.Database, text: str) -> None:
-    """Raise SearchError when ``text`` is not a valid FTS5 query (it is only ever a bound parameter).
-    A NUL character is refused too: SQLite's tokenizer stops at it, so ``a<NUL>b`` would quietly
-    search for ``a``. The message quotes at most 80 characters of the text, on one line."""
-    shown = repr(text.strip()[:80]) + ("…" if len(text.strip()) > 80 else "")
-    if "\x00" in text:
-        raise SearchError(f"search {shown}: contains a NUL character (\\x00); remove it and search again.")
-    try:
-        db.execute("SELECT count(*) FROM (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ? LIMIT 1)",
-                   [text.strip()]).fetchone()
-    except sqlite3.OperationalError as exc:
-        raise SearchError(
-            f"search {shown}: {exc}. Put a phrase in double quotes (\"like this\"); AND, OR, NOT and "
-            "NEAR are operators; * after a word matches its prefix."
-        ) from exc
+def prompt_ids(db: sqlite_utils.Database, s: Selection) -> list[int]:
+    """Every prompt id in the selection, ascending: what a bulk action (assign to a category) acts on.
+    Without conditions on responses a prompt counts whether or not it has any (a benchmark's prompts
+    before generation); with them, only prompts with a selected response do."""
+    sql, params = _items_sql(s)
+    sql = f"SELECT id FROM ({sql})"
+    if not s.on_responses:
+        prompt_cond, prompt_params = prompt_where(s)
+        sql, params = f"{sql} UNION SELECT p.id FROM prompts p WHERE {prompt_cond}", params + prompt_params
+    return [r[0] for r in _read(db, f"SELECT id FROM ({sql}) ORDER BY id", params)]
 
 
-def count_items(db: sqlite_utils.Database, f: Filter) -> int:
-    sql, params = _items_sql(f)
-    return _query(db, f"SELECT count(*) FROM ({sql})", params, f)[0][0]
-
-
-def prompt_ids(db: sqlite_utils.Database, f: Filter) -> list[int]:
-    """Every prompt id in the filter, ascending: what a bulk action (assign to a category) acts on."""
-    sql, params = _items_sql(f)
-    return [r[0] for r in _query(db, f"SELECT id FROM ({sql}) ORDER BY id", params, f)]
-
-
-def item_ids(db: sqlite_utils.Database, f: Filter, offset: int = 0, limit: int = 1) -> list[int]:
+def item_ids(db: sqlite_utils.Database, s: Selection, offset: int = 0, limit: int = 1) -> list[int]:
     """Prompt ids at positions ``offset`` .. ``offset + limit - 1`` of the ordered set."""
-    sql, params = _items_sql(f)
-    rows = _query(db, f"SELECT id FROM ({sql}) ORDER BY k, id LIMIT ? OFFSET ?", params + [limit, offset], f)
-    return [r[0] for r in rows]
+    sql, params = _items_sql(s)
+    return [r[0] for r in _read(db, f"SELECT id FROM ({sql}) ORDER BY k, id LIMIT ? OFFSET ?",
+                                params + [limit, offset])]
 
 
-def _key_of(db: sqlite_utils.Database, f: Filter, prompt_id: int):
-    """The order key of ``prompt_id`` under ``f`` (it may have left the set since it was opened)."""
-    if f.order == "stored":
+def _key_of(db: sqlite_utils.Database, s: Selection, prompt_id: int):
+    """The order key of ``prompt_id`` under ``s`` (it may have left the set since it was opened)."""
+    if s.order == "stored":
         return prompt_id
-    if f.order == "random":
-        return _rank(f.seed, prompt_id)
-    where, params = _where(f)
-    row = _query(db, f"""SELECT -coalesce(sum({_RESPONSE_DISPUTE}), 0) FROM responses r
-                         JOIN prompts p ON p.id = r.prompt_id WHERE r.prompt_id = ? AND {where}""",
-                 [prompt_id] + params, f)
-    return row[0][0]
+    if s.order == "random":
+        return _rank(s.seed, prompt_id)
+    cond, params = where(s)
+    return _read(db, f"""SELECT -coalesce(sum({_RESPONSE_DISPUTE}), 0) FROM responses r
+                         JOIN prompts p ON p.id = r.prompt_id WHERE r.prompt_id = ? AND {cond}""",
+                 [prompt_id] + params)[0][0]
 
 
-def neighbour(db: sqlite_utils.Database, f: Filter, prompt_id: int, step: int) -> int | None:
+def neighbour(db: sqlite_utils.Database, s: Selection, prompt_id: int, step: int) -> int | None:
     """The item after (``step=1``) or before (``step=-1``) ``prompt_id`` in the order (keyset paging,
-    so it works even when labelling has just moved the current item out of the filter)."""
-    sql, params = _items_sql(f)
-    key = _key_of(db, f, prompt_id)
+    so it works even when labelling has just moved the current item out of the selection)."""
+    sql, params = _items_sql(s)
+    key = _key_of(db, s, prompt_id)
     if step > 0:
         cond, order = "(k > ? OR (k = ? AND id > ?))", "k, id"
     else:
         cond, order = "(k < ? OR (k = ? AND id < ?))", "k DESC, id DESC"
-    rows = _query(db, f"SELECT id FROM ({sql}) WHERE {cond} ORDER BY {order} LIMIT 1",
-                  params + [key, key, prompt_id], f)
+    rows = _read(db, f"SELECT id FROM ({sql}) WHERE {cond} ORDER BY {order} LIMIT 1", params + [key, key, prompt_id])
     return rows[0][0] if rows else None
 
 
-def position(db: sqlite_utils.Database, f: Filter, prompt_id: int) -> int:
+def position(db: sqlite_utils.Database, s: Selection, prompt_id: int) -> int:
     """How many items come before ``prompt_id`` in the order (0-based position when it is in the set)."""
-    sql, params = _items_sql(f)
-    key = _key_of(db, f, prompt_id)
-    return _query(db, f"SELECT count(*) FROM ({sql}) WHERE k < ? OR (k = ? AND id < ?)",
-                  params + [key, key, prompt_id], f)[0][0]
+    sql, params = _items_sql(s)
+    key = _key_of(db, s, prompt_id)
+    return _read(db, f"SELECT count(*) FROM ({sql}) WHERE k < ? OR (k = ? AND id < ?)",
+                 params + [key, key, prompt_id])[0][0]
 
 
-def contains(db: sqlite_utils.Database, f: Filter, prompt_id: int) -> bool:
-    where, params = _where(f)
-    return bool(_query(db, f"""SELECT EXISTS (SELECT 1 FROM responses r JOIN prompts p ON p.id = r.prompt_id
-                                WHERE r.prompt_id = ? AND {where})""", [prompt_id] + params, f)[0][0])
+def contains(db: sqlite_utils.Database, s: Selection, prompt_id: int) -> bool:
+    cond, params = where(s)
+    return bool(_read(db, f"""SELECT EXISTS (SELECT 1 FROM responses r JOIN prompts p ON p.id = r.prompt_id
+                              WHERE r.prompt_id = ? AND {cond})""", [prompt_id] + params)[0][0])
 
 
 @dataclass(frozen=True)
@@ -343,39 +228,40 @@ class Progress:
     mine: int  # responses the reviewer has labelled
 
 
-def progress(db: sqlite_utils.Database, f: Filter, reviewer: str | None = None) -> Progress:
-    """Counts for the progress widget: labelled / total responses in the filter."""
-    where, params = _where(f)
-    row = _query(db, f"""SELECT count(DISTINCT r.prompt_id), count(*), coalesce(sum({_HAS_HUMAN}), 0),
-                           coalesce(sum(EXISTS (SELECT 1 FROM annotations a WHERE a.response_id = r.id
-                                                AND a.annotator = ? AND {_CURRENT})), 0)
-                         FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE {where}""",
-                 [reviewer or ""] + params, f)[0]
+def progress(db: sqlite_utils.Database, s: Selection, reviewer: str | None = None) -> Progress:
+    """Counts for the progress widget: labelled / total responses in the selection."""
+    cond, params = where(s)
+    row = _read(db, f"""SELECT count(DISTINCT r.prompt_id), count(*),
+                          coalesce(sum(EXISTS (SELECT 1 FROM current_annotations a WHERE a.response_id = r.id)), 0),
+                          coalesce(sum(EXISTS (SELECT 1 FROM current_annotations a WHERE a.response_id = r.id
+                                               AND a.annotator = ?)), 0)
+                        FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE {cond}""",
+                [reviewer or ""] + params)[0]
     return Progress(*row)
 
 
 # --- browse table ----------------------------------------------------------------------------------
 
-def browse_page(db: sqlite_utils.Database, f: Filter, offset: int, limit: int) -> pd.DataFrame:
-    """One page of the filter as rows per response, in the items' order: prompt_id, source_id,
+def browse_page(db: sqlite_utils.Database, s: Selection, offset: int, limit: int) -> pd.DataFrame:
+    """One page of the selection as rows per response, in the items' order: prompt_id, source_id,
     dataset, category, prompt, model, judges ("judge: label" list), humans, agreement."""
-    sql, params = _items_sql(f)
-    where, where_params = _where(f)
-    rows = _query(db, f"""
+    sql, params = _items_sql(s)
+    cond, cond_params = where(s)
+    rows = _read(db, f"""
         WITH page AS (SELECT r.id AS rid, items.k, items.id AS pid FROM ({sql}) items
                       JOIN responses r ON r.prompt_id = items.id JOIN prompts p ON p.id = r.prompt_id
-                      WHERE {where} ORDER BY items.k, items.id, r.model, r.id LIMIT ? OFFSET ?)
+                      WHERE {cond} ORDER BY items.k, items.id, r.model, r.id LIMIT ? OFFSET ?)
         SELECT p.id, p.source_id, p.dataset, p.category, substr(p.text, 1, 160), r.model,
                (SELECT group_concat(j.name || ': ' || v.label, '; ') FROM verdicts v JOIN judges j
                   ON j.id = v.judge_id WHERE v.response_id = r.id),
-               (SELECT group_concat(a.annotator || ': ' || a.label, '; ') FROM annotations a
-                  WHERE a.response_id = r.id AND {_CURRENT}),
+               (SELECT group_concat(a.annotator || ': ' || a.label, '; ') FROM current_annotations a
+                  WHERE a.response_id = r.id),
                (SELECT count(DISTINCT x) FROM (SELECT v.label AS x FROM verdicts v WHERE v.response_id = r.id
-                  AND v.label != '{UNPARSED}' UNION ALL SELECT a.label FROM annotations a
-                  WHERE a.response_id = r.id AND {_CURRENT})),
+                  AND v.label != '{UNPARSED}' UNION ALL SELECT a.label FROM current_annotations a
+                  WHERE a.response_id = r.id)),
                r.id
         FROM page JOIN responses r ON r.id = page.rid JOIN prompts p ON p.id = r.prompt_id
-        ORDER BY page.k, page.pid, r.model, r.id""", params + where_params + [limit, offset], f)
+        ORDER BY page.k, page.pid, r.model, r.id""", params + cond_params + [limit, offset])
     frame = pd.DataFrame(rows, columns=["prompt_id", "source_id", "dataset", "category", "prompt", "model",
                                         "judges", "humans", "labels", "response_id"])
     frame["agreement"] = frame["labels"].map(lambda n: "—" if n == 0 else ("agree" if n == 1 else "disagree"))
@@ -384,41 +270,41 @@ def browse_page(db: sqlite_utils.Database, f: Filter, offset: int, limit: int) -
 
 # --- team queue -----------------------------------------------------------------------------------
 
-def _queue_sql(f: Filter, reviewer: str, overlap: int, skip: tuple[int, ...]) -> tuple[str, list]:
-    """Responses in the filter ``reviewer`` has not labelled and fewer than ``overlap`` people have."""
-    where, params = _where(f)
+def _queue_sql(s: Selection, reviewer: str, overlap: int, skip: tuple[int, ...]) -> tuple[str, list]:
+    """Responses in the selection ``reviewer`` has not labelled and fewer than ``overlap`` people have."""
+    cond, params = where(s)
     if skip:
-        where += f" AND r.id NOT IN ({', '.join('?' * len(skip))})"
+        cond += f" AND r.id NOT IN ({', '.join('?' * len(skip))})"
         params = params + list(skip)
-    sql = f"""FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE {where}
-          AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.response_id = r.id AND a.annotator = ? AND {_CURRENT})
-          AND (SELECT count(*) FROM annotations a WHERE a.response_id = r.id AND {_CURRENT}) < ?"""
+    sql = f"""FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE {cond}
+          AND NOT EXISTS (SELECT 1 FROM current_annotations a WHERE a.response_id = r.id AND a.annotator = ?)
+          AND (SELECT count(*) FROM current_annotations a WHERE a.response_id = r.id) < ?"""
     return sql, params + [reviewer, overlap]
 
 
-def queue_next(db: sqlite_utils.Database, f: Filter, reviewer: str, overlap: int = 1,
+def queue_next(db: sqlite_utils.Database, s: Selection, reviewer: str, overlap: int = 1,
                random_sample: bool = False, seed: int = 0, skip: tuple[int, ...] = ()) -> tuple[int, int] | None:
     """The next (prompt id, response id) for ``reviewer`` from the queue (``_queue_sql``). With
     ``random_sample`` responses come in a seeded uniform random order, so the labelled ones at any
-    moment are a simple random sample of the filter (what prediction-powered estimates assume);
+    moment are a simple random sample of the selection (what prediction-powered estimates assume);
     otherwise in stored order. ``skip``: response ids the reviewer passed over in this session
     (skipping makes that reviewer's share of the sample less than uniform)."""
-    sql, params = _queue_sql(f, reviewer, overlap, skip)
+    sql, params = _queue_sql(s, reviewer, overlap, skip)
     key, key_params = ("review_rank(?, r.id)", [seed]) if random_sample else ("r.id", [])
-    rows = _query(db, f"SELECT r.prompt_id, r.id {sql} ORDER BY {key}, r.id LIMIT 1", params + key_params, f)
+    rows = _read(db, f"SELECT r.prompt_id, r.id {sql} ORDER BY {key}, r.id LIMIT 1", params + key_params)
     return tuple(rows[0]) if rows else None
 
 
-def queue_left(db: sqlite_utils.Database, f: Filter, reviewer: str, overlap: int = 1) -> int:
+def queue_left(db: sqlite_utils.Database, s: Selection, reviewer: str, overlap: int = 1) -> int:
     """How many responses the queue still holds for ``reviewer``."""
-    sql, params = _queue_sql(f, reviewer, overlap, ())
-    return _query(db, f"SELECT count(*) {sql}", params, f)[0][0]
+    sql, params = _queue_sql(s, reviewer, overlap, ())
+    return _read(db, f"SELECT count(*) {sql}", params)[0][0]
 
 
-# --- filter choices ----------------------------------------------------------------------------
+# --- selection choices -----------------------------------------------------------------------------
 
 def options(db: sqlite_utils.Database) -> dict[str, list[str]]:
-    """The values each filter can take (distinct values present in the database)."""
+    """The values each selection field can take (distinct values present in the database)."""
     column = lambda sql: [r[0] for r in db.execute(sql) if r[0] not in (None, "")]  # noqa: E731
     return {
         "dataset": column("SELECT DISTINCT dataset FROM prompts ORDER BY 1"),
@@ -429,4 +315,3 @@ def options(db: sqlite_utils.Database) -> dict[str, list[str]]:
         "expected": column("SELECT DISTINCT expected FROM prompts ORDER BY 1"),
         "team_category": column("SELECT name FROM categories ORDER BY 1"),
     }
-

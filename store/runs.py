@@ -11,68 +11,54 @@ import json
 import pandas as pd
 import sqlite_utils
 
-from store import categories
+from errors import UserError
+from store import users
 from store.connection import write_transaction
-from store.writes import add_responses, add_verdicts
+from store.selection import Selection, prompt_where, where
+from store.writes import add_responses, add_verdicts, ensure_judge
 
 _ITEM_COLUMNS = """p.id AS prompt_id, p.dataset, p.split, p.source_id, p.category, p.subcategory,
                    p.text AS prompt"""
 
 
-def _filters(dataset: str | None, model: str | None, response_alias: str | None = "r") -> tuple[str, list]:
-    sql, params = "", []
-    if dataset:
-        sql += " AND p.dataset = ?"
-        params.append(dataset)
-    if model and response_alias:
-        sql += f" AND {response_alias}.model = ?"
-        params.append(model)
-    return sql, params
+def _lacking_verdict_sql(judge_id: int | None, s: Selection) -> tuple[str, list]:
+    cond, params = where(s)
+    sql = f"""FROM responses r JOIN prompts p ON p.id = r.prompt_id
+              WHERE NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.response_id = r.id AND v.judge_id = ?) AND {cond}"""
+    return sql, [judge_id if judge_id is not None else -1] + params
 
 
-def responses_lacking_verdict(db: sqlite_utils.Database, judge_id: int | None, dataset: str | None = None,
-                              model: str | None = None, limit: int | None = None) -> list[dict]:
-    """Responses (with their prompt) that judge ``judge_id`` has not judged yet, oldest first.
-    ``judge_id=None`` (a judge not registered yet) means every response in the selection."""
-    where, params = _filters(dataset, model)
-    sql = f"""SELECT r.id AS response_id, r.model, r.text AS response, {_ITEM_COLUMNS}
-              FROM responses r JOIN prompts p ON p.id = r.prompt_id
-              WHERE NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.response_id = r.id AND v.judge_id = ?)
-              {where} ORDER BY r.id"""
-    params = [judge_id if judge_id is not None else -1] + params
+def count_lacking_verdict(db: sqlite_utils.Database, judge_id: int | None, s: Selection) -> int:
+    sql, params = _lacking_verdict_sql(judge_id, s)
+    return db.execute(f"SELECT count(*) {sql}", params).fetchone()[0]
+
+
+def responses_lacking_verdict(db: sqlite_utils.Database, judge_id: int | None, s: Selection,
+                              limit: int | None = None, after: int = 0) -> list[dict]:
+    """Responses in the selection (with their prompt) that judge ``judge_id`` has not judged yet,
+    oldest first, from response id ``after`` on: a caller walks a large selection in chunks by
+    passing the last id it got. ``judge_id=None`` (a judge not registered yet) means all of them."""
+    sql, params = _lacking_verdict_sql(judge_id, s)
+    sql = f"SELECT r.id AS response_id, r.model, r.text AS response, {_ITEM_COLUMNS} {sql} AND r.id > ? ORDER BY r.id"
+    params.append(after)
     if limit:
         sql += " LIMIT ?"
         params.append(limit)
     return list(db.query(sql, params))
 
 
-def prompts_lacking_response(db: sqlite_utils.Database, model: str, dataset: str | None = None,
+def prompts_lacking_response(db: sqlite_utils.Database, model: str, s: Selection,
                              limit: int | None = None) -> list[dict]:
     """Prompts in the selection that have no response from ``model`` yet, oldest first."""
-    where, params = _filters(dataset, None, None)
+    cond, params = prompt_where(s)
     sql = f"""SELECT {_ITEM_COLUMNS} FROM prompts p
               WHERE NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = p.id AND r.model = ?)
-              {where} ORDER BY p.id"""
+              AND {cond} ORDER BY p.id"""
     params = [model] + params
     if limit:
         sql += " LIMIT ?"
         params.append(limit)
     return list(db.query(sql, params))
-
-
-def rubrics_for(db: sqlite_utils.Database, prompt_ids) -> dict[int, str]:
-    """Rubric text from the ``categories`` table for each prompt that has one (assigned categories,
-    or a category named like its benchmark category; nearest ancestor's rubric when a category has
-    none). Several applicable rubrics are joined under their category names. Prompts without any
-    are absent, and the judge falls back to its own rubric file."""
-    found = {}
-    for prompt_id in sorted(set(prompt_ids)):
-        rubrics = categories.rubric_for(db, prompt_id)
-        if len(rubrics) == 1:
-            found[prompt_id] = rubrics[0]["rubric"]
-        elif rubrics:
-            found[prompt_id] = "\n\n".join(f"{r['category']}:\n{r['rubric']}" for r in rubrics)
-    return found
 
 
 # -- the result cache -------------------------------------------------------------------------------
@@ -95,8 +81,12 @@ def _cache_put(db, key: str, value: dict) -> None:
 
 # -- runs -------------------------------------------------------------------------------------------
 
-def start_run(db: sqlite_utils.Database, kind: str, target: str, config: dict, n_items: int) -> int:
-    with write_transaction(db):
+def start_run(db: sqlite_utils.Database, kind: str, target: str, config: dict, n_items: int,
+              actor: str | None = None) -> int:
+    """A new run. ``actor``: the app's user, who needs the reviewer role like any other writer
+    (None: the command line, acting as the database's owner). The run's id is what the later
+    writes of the run carry."""
+    with users.writing_as(db, actor, "reviewer") if actor is not None else write_transaction(db):
         return db.conn.execute("INSERT INTO runs (kind, target, config, n_items) VALUES (?, ?, ?, ?)",
                                (kind, target, json.dumps(config, sort_keys=True), n_items)).lastrowid
 
@@ -168,6 +158,13 @@ def run_errors(db: sqlite_utils.Database, run_id: int) -> pd.DataFrame:
 
 # -- judges -----------------------------------------------------------------------------------------
 
+def register_judge(db: sqlite_utils.Database, judge, actor: str | None = None) -> int:
+    """The id of ``judge`` (anything with name, family and config), registering it on first use."""
+    with users.writing_as(db, actor, "reviewer") if actor is not None else write_transaction(db):
+        return ensure_judge(db, judge.name, judge.family, judge.config, getattr(judge, "digest", None)
+                            or getattr(judge, "template_hash", None))
+
+
 def judge_id(db: sqlite_utils.Database, name: str) -> int | None:
     row = db.conn.execute("SELECT id FROM judges WHERE name = ?", (name,)).fetchone()
     return row[0] if row else None
@@ -184,8 +181,8 @@ def resolve_judge(db: sqlite_utils.Database, name: str) -> str:
         return matches[0]
     if not matches:
         known = ", ".join(r[0] for r in db.conn.execute("SELECT name FROM judges ORDER BY name")) or "none"
-        raise ValueError(f"no judge named {name!r} (judges: {known})")
-    raise ValueError(f"{name!r} matches several judges: {', '.join(matches)}; give the full name")
+        raise UserError(f"no judge named {name!r} (judges: {known})")
+    raise UserError(f"{name!r} matches several judges: {', '.join(matches)}; give the full name")
 
 
 def disagreements(db: sqlite_utils.Database, judge_a: str, judge_b: str) -> pd.DataFrame:

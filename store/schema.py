@@ -8,19 +8,15 @@ read and the version is visible to any SQLite tool.
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from labels import EXPECTED, JUDGE_LABELS, LABELS
-
 migrations = Migrations("refusal_review")
 
 _NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
 
 
-def _in(values) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
 @migrations()
 def m001_core(db: sqlite_utils.Database):
+    # The label lists are written out, not read from labels.py: a migration is history, and
+    # editing the vocabulary later must not silently change what an old database was built with.
     db.executescript(f"""
     CREATE TABLE prompts (
         id INTEGER PRIMARY KEY,
@@ -30,7 +26,7 @@ def m001_core(db: sqlite_utils.Database):
         category TEXT,
         subcategory TEXT,
         text TEXT NOT NULL,
-        expected TEXT CHECK (expected IS NULL OR expected IN {_in(EXPECTED)}),
+        expected TEXT CHECK (expected IS NULL OR expected IN ('should_refuse', 'should_comply')),
         metadata TEXT NOT NULL DEFAULT '{{}}',
         created_at TEXT NOT NULL DEFAULT {_NOW},
         UNIQUE (dataset, source_id)
@@ -64,7 +60,7 @@ def m001_core(db: sqlite_utils.Database):
         id INTEGER PRIMARY KEY,
         response_id INTEGER NOT NULL REFERENCES responses (id),
         judge_id INTEGER NOT NULL REFERENCES judges (id),
-        label TEXT NOT NULL CHECK (label IN {_in(JUDGE_LABELS)}),
+        label TEXT NOT NULL CHECK (label IN ('full_compliance', 'partial_refusal', 'full_refusal', 'unparsed')),
         rationale TEXT,
         raw_output TEXT,
         latency_ms REAL,
@@ -82,7 +78,7 @@ def m001_core(db: sqlite_utils.Database):
         id INTEGER PRIMARY KEY,
         response_id INTEGER NOT NULL REFERENCES responses (id),
         annotator TEXT NOT NULL,
-        label TEXT CHECK (label IS NULL OR label IN {_in(LABELS)}),
+        label TEXT CHECK (label IS NULL OR label IN ('full_compliance', 'partial_refusal', 'full_refusal')),
         note TEXT,
         undoes INTEGER REFERENCES annotations (id),
         created_at TEXT NOT NULL DEFAULT {_NOW}
@@ -198,6 +194,22 @@ def m003_edit_counter(db: sqlite_utils.Database):
                        "BEGIN UPDATE edit_counter SET n = n + 1; END")
     db.execute("CREATE TRIGGER prompts_update_counts AFTER UPDATE ON prompts "
                "BEGIN UPDATE edit_counter SET n = n + 1; END")
+
+
+@migrations()
+def m004_current_label_view(db: sqlite_utils.Database):
+    """The one definition of "the current label": each annotator's newest row on a response, unless
+    that row withdraws it. Written per row (the newest id of that response and annotator) rather
+    than as one GROUP BY over the whole table, so a lookup for one response costs an index probe
+    whatever the table's size; every query that needs the current label reads this view."""
+    db.executescript("""
+    DROP VIEW current_annotations;
+    CREATE VIEW current_annotations AS
+        SELECT * FROM annotations a
+        WHERE a.label IS NOT NULL
+          AND a.id = (SELECT max(b.id) FROM annotations b
+                      WHERE b.response_id = a.response_id AND b.annotator = a.annotator);
+    """)
 
 
 def migrate(db: sqlite_utils.Database) -> None:

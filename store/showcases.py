@@ -9,9 +9,11 @@ import json
 
 import sqlite_utils
 
-from store import users
+from errors import UserError
+from store import review, users
 
-class ShowcaseError(ValueError):
+
+class ShowcaseError(UserError):
     """A showcase or item that does not exist, or an item that does not fit (the message says why)."""
 
 
@@ -119,24 +121,15 @@ def item(db: sqlite_utils.Database, showcase: str, number: int) -> dict:
     item_id, prompt_id, response_ids, comment, added_by = db.execute(
         """SELECT id, prompt_id, response_ids, comment, added_by FROM showcase_items
            WHERE showcase_id = ? ORDER BY id LIMIT 1 OFFSET ?""", [showcase_id, number - 1]).fetchone()
-    prompt = next(db.query(
-        "SELECT source_id, dataset, split, category, subcategory, expected, text FROM prompts WHERE id = ?",
-        [prompt_id]))
-    prompt["categories"] = [r[0] for r in db.execute(
-        """SELECT c.name FROM prompt_categories pc JOIN categories c ON c.id = pc.category_id
-           WHERE pc.prompt_id = ? ORDER BY c.name""", [prompt_id])]
-    responses = []
-    for response_id in json.loads(response_ids):
-        row = db.execute("SELECT model, text FROM responses WHERE id = ?", [response_id]).fetchone()
-        if row is None:
-            continue
-        verdicts = [dict(judge=j, label=lab, rationale=why) for j, lab, why in db.execute(
-            """SELECT j.name, v.label, v.rationale FROM verdicts v JOIN judges j ON j.id = v.judge_id
-               WHERE v.response_id = ? ORDER BY j.name""", [response_id])]
-        labels = [dict(annotator=a, label=lab, note=note) for a, lab, note in db.execute(
-            "SELECT annotator, label, note FROM current_annotations WHERE response_id = ? ORDER BY id",
-            [response_id])]
-        responses.append(dict(id=response_id, model=row[0], text=row[1], verdicts=verdicts, labels=labels))
+    found = review.fetch_item(db, prompt_id)
+    prompt = dict(source_id=found.source_id, dataset=found.dataset, split=found.split, category=found.category,
+                  subcategory=found.subcategory, expected=found.expected, text=found.text,
+                  categories=found.team_categories)
+    by_id = {r.id: r for r in found.responses}
+    responses = [dict(id=r.id, model=r.model, text=r.text,
+                      verdicts=[dict(judge=v.judge, label=v.label, rationale=v.rationale) for v in r.verdicts],
+                      labels=[dict(annotator=a.annotator, label=a.label, note=a.note) for a in r.current.values()])
+                 for r in (by_id.get(i) for i in json.loads(response_ids)) if r is not None]
     return dict(id=item_id, number=number, total=total, prompt_id=prompt_id, prompt=prompt, responses=responses,
                 comment=comment, added_by=added_by)
 

@@ -17,6 +17,7 @@ import contextlib
 
 import sqlite_utils
 
+from errors import UserError
 from store.connection import write_transaction
 from store.writes import LabelError
 
@@ -25,7 +26,7 @@ _RANK = {"viewer": 0, "reviewer": 1, "admin": 2}
 SELF_SIGNUP = "users.self_signup"
 
 
-class RoleError(PermissionError, LabelError):
+class RoleError(LabelError):
     """The user's role does not allow this write. The message says who, what role they have, and
     what they would need. A LabelError too, so code that handles a refused label handles this."""
 
@@ -39,7 +40,7 @@ def _clean(name: str | None) -> str:
 
 def _check_role(role: str) -> str:
     if role not in _RANK:
-        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        raise UserError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     return role
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
+from errors import UserError
 from labels import LABELS
 from store.connection import write_transaction
 
@@ -104,7 +105,7 @@ def add_verdicts(db: sqlite_utils.Database, rows: Iterable[dict]) -> int:
         return db.conn.total_changes - before
 
 
-class LabelError(ValueError):
+class LabelError(UserError):
     """A label outside the vocabulary, or a write the annotator may not make."""
 
 
@@ -156,6 +157,35 @@ def undo_last_annotation(db: sqlite_utils.Database, response_id: int, annotator:
         return cur.lastrowid
 
 
+def undo_last_on_prompt(db: sqlite_utils.Database, prompt_id: int, annotator: str) -> tuple | None:
+    """Undo the annotator's newest standing label on any response to ``prompt_id`` (the review
+    page's ``U``: whichever response it was on). The annotator's rows on the prompt replay as one
+    stack (a label pushes, an undo pops the row it names), so pressing it again walks further back.
+    Returns (response id, model, label undone, label now current or None), or None when nothing is
+    left to undo."""
+    from store import users
+
+    with users.writing_as(db, annotator, "reviewer"):
+        stack = []
+        for row_id, response_id, label, undoes in db.conn.execute(
+            """SELECT a.id, a.response_id, a.label, a.undoes FROM annotations a
+               JOIN responses r ON r.id = a.response_id WHERE r.prompt_id = ? AND a.annotator = ? ORDER BY a.id""",
+            (prompt_id, annotator),
+        ):
+            if undoes is None:
+                stack.append((row_id, response_id, label))
+            else:
+                stack = [entry for entry in stack if entry[0] != undoes]
+        if not stack:
+            return None
+        _, response_id, label = stack[-1]
+        undo_last_annotation(db, response_id, annotator)
+        restored = db.conn.execute("SELECT label FROM current_annotations WHERE response_id = ? AND annotator = ?",
+                                   (response_id, annotator)).fetchone()
+        model = db.conn.execute("SELECT model FROM responses WHERE id = ?", (response_id,)).fetchone()[0]
+        return response_id, model, label, restored[0] if restored else None
+
+
 def import_annotations(db: sqlite_utils.Database, rows: Iterable[dict]) -> int:
     """Append imported labels (response_id, annotator, label, note) unless that annotator's current
     label on the response is already the same, so re-importing a file adds nothing."""
@@ -165,9 +195,7 @@ def import_annotations(db: sqlite_utils.Database, rows: Iterable[dict]) -> int:
         db.conn.executemany(
             """INSERT INTO annotations (response_id, annotator, label, note)
             SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (
-                SELECT 1 FROM annotations a WHERE a.response_id = ?1 AND a.annotator = ?2
-                AND a.id = (SELECT max(id) FROM annotations b WHERE b.response_id = ?1 AND b.annotator = ?2)
-                AND a.label IS ?3)""",
+                SELECT 1 FROM current_annotations a WHERE a.response_id = ?1 AND a.annotator = ?2 AND a.label = ?3)""",
             params,
         )
         return db.conn.total_changes - before

@@ -18,6 +18,8 @@ import sources
 import store
 from analysis import agreement, bootstrap, confusion, humans
 from cli import cli
+from errors import UserError
+from store.selection import Selection
 from tests.conftest import ROOT
 from tests.synthetic_judged import build
 
@@ -202,7 +204,7 @@ def test_majority_reference_flags_ties_and_one_annotator_can_be_the_reference():
     assert ref.loc[4, "reference"] == FC
     only_b = humans.reference(frame, "b").set_index("response_id")["reference"].to_dict()
     assert only_b == {1: FR, 2: FC, 3: FR}
-    with pytest.raises(ValueError, match="no labels by annotator 'zed'"):
+    with pytest.raises(UserError, match="no labels by annotator 'zed'"):
         humans.reference(frame, "zed")
 
 
@@ -214,7 +216,7 @@ def test_judge_report_leaves_ties_out_and_counts_them():
     report = agreement.judge_report(responses, verdicts, labelled, "j")
     assert report["ties_excluded"] == 1 and report["n"] == 2 and report["unparsed"] == 1
     assert report["accuracy"] == 0.5
-    with pytest.raises(ValueError, match="no verdicts by judge 'k'"):
+    with pytest.raises(UserError, match="no verdicts by judge 'k'"):
         agreement.judge_report(responses, verdicts, labelled, "k")
 
 
@@ -306,7 +308,7 @@ def synthetic_db(tmp_path_factory):
 def test_breakdown_by_category_matches_sklearn_per_slice(synthetic_db):
     out = agreement_json(synthetic_db, "--judge", "rules", "--by", "category", "--dataset", "coconot-original")
     db = store.connect(synthetic_db)
-    responses = store.reads.responses_frame(db, "coconot-original")
+    responses = store.reads.responses_frame(db, Selection(dataset="coconot-original"))
     ref = humans.reference(store.reads.annotations_frame(db))
     frame = agreement.pairs(responses, store.reads.verdicts_frame(db, "rules"), ref)
     rows = out["by"]["category"]

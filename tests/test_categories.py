@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 import store
-from store import categories, writes
+from store import categories, review, writes
+from store.selection import Selection
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_a_category_cannot_be_its_own_ancestor(team_db):
 def test_bulk_assign_from_a_filter_is_idempotent_and_all_or_nothing(team_db):
     db = team_db
     categories.define(db, "lead", "Privacy")
-    matching = categories.prompt_ids_matching(db, dataset="coconot-original", category="privacy violations")
+    matching = review.prompt_ids(db, Selection(dataset="coconot-original", subcategory="privacy violations"))
     assert matching == [db.ids["a"]]
     assert categories.assign(db, "lead", "Privacy", matching + [db.ids["b"]]) == 2
     assert categories.assign(db, "lead", "Privacy", [db.ids["a"]]) == 0
@@ -65,8 +66,8 @@ def test_bulk_assign_from_a_filter_is_idempotent_and_all_or_nothing(team_db):
 
 
 def test_full_text_filter_treats_input_as_words(team_db):
-    assert categories.prompt_ids_matching(team_db, text="python kill") == [team_db.ids["c"]]
-    assert categories.prompt_ids_matching(team_db, text='"AND (') == []  # FTS syntax is not parsed
+    assert review.prompt_ids(team_db, Selection(search="python kill")) == [team_db.ids["c"]]
+    assert review.prompt_ids(team_db, Selection(search='"AND (')) == []  # FTS syntax is not parsed
 
 
 def test_responses_frame_carries_categories_for_grouping(team_db):
@@ -89,9 +90,39 @@ def test_rubric_for_a_prompt_comes_from_its_categories_their_parents_and_its_ben
     categories.define(db, "lead", "Doxxing", parent="Privacy")
     categories.define(db, "lead", "Incomplete requests", rubric="Ask for what is missing.")
     categories.assign(db, "lead", "Doxxing", [db.ids["a"]])
-    assert categories.rubric_for(db, db.ids["a"]) == [dict(category="Doxxing", rubric="Refuse to locate private people.")]
-    assert categories.rubric_for(db, db.ids["b"]) == [dict(category="Incomplete requests", rubric="Ask for what is missing.")]
-    assert categories.rubric_for(db, db.ids["c"]) == []
+    assert categories.rubrics_for(db, db.ids.values()) == {db.ids["a"]: "Refuse to locate private people.",
+                                                           db.ids["b"]: "Ask for what is missing."}
+
+
+def test_the_reviewer_sees_the_rubric_the_llm_judge_is_sent(team_db, monkeypatch):
+    """One rubric rule: for a child category (its parent's rubric), a benchmark-named category and
+    two categories at once, the Review page's rubric is exactly the text in the judge's request."""
+    from judges import llm
+    from runs import Endpoint, orchestrator
+    from tests.fake_openai import FakeOpenAI
+
+    db = team_db
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    categories.define(db, "lead", "Privacy", rubric="Refuse to locate private people.")
+    categories.define(db, "lead", "Doxxing", parent="Privacy")
+    categories.define(db, "lead", "Incomplete requests", rubric="Ask for what is missing.")
+    categories.define(db, "lead", "Tone", rubric="Be kind.")
+    categories.assign(db, "lead", "Doxxing", [db.ids["a"]])
+    categories.assign(db, "lead", "Tone", [db.ids["b"]])
+    judge = llm.judge_from_template("RUBRIC<<{rubric}>> {prompt} {response}", "m")
+    with FakeOpenAI() as server:
+        orchestrator.judge(db, judge, endpoint=Endpoint(server.url))
+        sent = {}
+        for request in server.requests:
+            content = request["body"]["messages"][0]["content"]
+            sent[content.split(">>")[1].split()[0]] = content.split("RUBRIC<<")[1].split(">>")[0]
+    for key, prompt_id in db.ids.items():
+        shown = review.fetch_item(db, prompt_id).rubric
+        first_word = review.fetch_item(db, prompt_id).text.split()[0]
+        assert (shown or "") == sent[first_word], key
+    assert review.fetch_item(db, db.ids["a"]).rubric == "Refuse to locate private people."  # the parent's
+    assert "Ask for what is missing." in review.fetch_item(db, db.ids["b"]).rubric  # benchmark-named
+    assert "Be kind." in review.fetch_item(db, db.ids["b"]).rubric  # and its own team category
 
 
 def test_delete_keeps_prompts_and_refuses_a_parent(team_db):
@@ -121,11 +152,11 @@ def test_categories_page_defines_and_bulk_assigns(team_db, db_path, monkeypatch)
     next(t for t in at.text_area if t.label.startswith("Rubric")).input("Ask what is meant.")
     next(b for b in at.button if b.label == "Save").click().run()
     assert not at.exception and categories.names(team_db) == ["Ambiguity"]
-    next(t for t in at.text_input if t.label == "Prompt contains the words").input("sentence").run()
+    next(t for t in at.text_input if t.label == "Prompt or response contains").input("sentence").run()
     assert any("1 prompts match" in c.value for c in at.caption)
     next(b for b in at.button if b.label.startswith("Assign 1 prompts")).click().run()
     assert not at.exception and categories.for_prompt(team_db, team_db.ids["b"]) == ["Ambiguity"]
-    assert categories.rubric_for(team_db, team_db.ids["b"]) == [dict(category="Ambiguity", rubric="Ask what is meant.")]
+    assert categories.rubrics_for(team_db, [team_db.ids["b"]]) == {team_db.ids["b"]: "Ask what is meant."}
 
 
 def test_team_category_filters_the_review_set_and_bulk_assigns_from_a_filter(team_db):
@@ -134,13 +165,13 @@ def test_team_category_filters_the_review_set_and_bulk_assigns_from_a_filter(tea
     db = team_db
     categories.define(db, "lead", "Privacy")
     categories.define(db, "lead", "Ambiguity")
-    in_dataset = review.prompt_ids(db, review.Filter(dataset="coconot-original"))
+    in_dataset = review.prompt_ids(db, Selection(dataset="coconot-original"))
     assert in_dataset == sorted([db.ids["a"], db.ids["b"]])
     assert categories.assign(db, "lead", "Ambiguity", in_dataset) == 2
     categories.assign(db, "lead", "Privacy", [db.ids["a"]])
-    assert review.prompt_ids(db, review.Filter(team_category="Privacy")) == [db.ids["a"]]
-    assert review.count_items(db, review.Filter(team_category="Ambiguity")) == 2
-    assert review.count_items(db, review.Filter(team_category="Nothing")) == 0
+    assert review.prompt_ids(db, Selection(team_category="Privacy")) == [db.ids["a"]]
+    assert review.count_items(db, Selection(team_category="Ambiguity")) == 2
+    assert review.count_items(db, Selection(team_category="Nothing")) == 0
     assert review.options(db)["team_category"] == ["Ambiguity", "Privacy"]
 
 

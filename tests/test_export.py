@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import store
 from cli import cli
+from errors import UserError
 from exports import files as export
 from sources import import_file
 from store import categories, writes
@@ -125,7 +126,7 @@ def test_coconot_style_export_uses_the_teams_categories(team, tmp_path):
     assert (plain["category"], plain["labels"]) == ("Incomplete requests", {"carol": "full_refusal"})
     fresh = store.connect(tmp_path / "fresh.db")  # CoCoNot's own importer reads it
     assert import_file(fresh, "coconot", out).prompts == len({r["id"] for r in rows})
-    with pytest.raises(ValueError, match="no label history"):
+    with pytest.raises(UserError, match="no label history"):
         export.render(team, "coconot", history=True)
 
 

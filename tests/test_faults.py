@@ -143,6 +143,7 @@ def test_full_disk_in_the_app_is_a_message_and_keeps_every_label(small_mount):
 
 def test_read_only_database_file_in_the_app_is_a_message(small_mount):
     from streamlit.testing.v1 import AppTest
+
     from tests.fixture_db import build
 
     db_file = small_mount / "app.db"

@@ -19,15 +19,19 @@ from click.testing import CliRunner
 
 import cli
 import store
+from errors import UserError
 from labels import SHOULD_REFUSE
 from store import categories, reads, review, runs, writes
+from store.selection import ORDERS, SearchError, Selection
 from tests.conftest import ROOT
 from tests.fixture_db import build
 from tests.test_review_page import _app
 
-FTS_ERRORS = ["'; DROP TABLE annotations; --", '"unbalanced', "NEAR(", "*", ")", "prompt:", "\x00",
-              "lock\x00picking", '"' + "x" * 100_000, "OR", "-lock", "rowid:1"]
-NO_MATCH = ["x" * 100_000, "zebra", 'text:"drop database"', "^zzz"]
+# Text that FTS5 would read as broken syntax: the search box takes every one as plain words.
+FTS_SYNTAX = ["'; DROP TABLE annotations; --", '"unbalanced', "NEAR(", "*", ")", "prompt:", "\x00",
+              "lock\x00picking", "OR", "-lock", "rowid:1", "AND", "NOT", "C++", "self-harm", "it's"]
+NOT_A_SEARCH = ['"' + "x" * 100_000, "x" * 100_000, "w*", "ab*"]  # too long to be a search; prefix too short
+NO_MATCH = ["zebra", 'text:"drop database"', "^zzz"]
 SQLISH = ["x' OR '1'='1", "'; DROP TABLE prompts; --", '" OR 1=1 --', "%", "_", "\\", "a\x00b", "",
           "coconot-original' --", "Robert'); DROP TABLE annotations;--"]
 # Names that exist in the database: each must be found exactly, as the data it is.
@@ -63,7 +67,7 @@ def _snapshot(path) -> dict:
 
 # --- the store -------------------------------------------------------------------------------------
 
-def _every_read(db, f: review.Filter, reviewer: str = "carol") -> None:
+def _every_read(db, f: Selection, reviewer: str = "carol") -> None:
     review.count_items(db, f)
     first = review.item_ids(db, f, 0, 5)
     review.progress(db, f, reviewer)
@@ -76,37 +80,38 @@ def _every_read(db, f: review.Filter, reviewer: str = "carol") -> None:
         review.contains(db, f, pid)
 
 
-@pytest.mark.parametrize("text", FTS_ERRORS)
-def test_store_search_syntax_errors_are_search_errors(hostile_db, text):
+@pytest.mark.parametrize("text", FTS_SYNTAX)
+def test_store_search_reads_any_text_as_words(hostile_db, text):
     before = _snapshot(hostile_db)
     db = store.connect(hostile_db)
-    with pytest.raises(review.SearchError) as caught:
-        review.check_search(db, text)
-    message = str(caught.value)
-    assert message.startswith("search ") and "\n" not in message and len(message) < 400
-    for order in review.ORDERS:  # the reads themselves turn a bad query into the same error, or find nothing
-        f = review.Filter(search=text, order=order, status="labelled")
-        try:
-            assert review.count_items(db, f) == 0 or "\x00" in text
-        except review.SearchError:
-            pass
+    for order in ORDERS:
+        f = Selection(search=text, order=order, status="labelled")
+        _every_read(db, f)
+        assert set(review.item_ids(db, f, 0, 100)) <= set(range(1, 15))
     db.conn.close()
     assert _snapshot(hostile_db) == before
+
+
+@pytest.mark.parametrize("text", NOT_A_SEARCH)
+def test_store_refuses_what_cannot_be_a_search_in_one_line(hostile_db, text):
+    with pytest.raises(SearchError) as caught:
+        Selection(search=text)
+    message = str(caught.value)
+    assert message.startswith("search ") and "\n" not in message and len(message) < 400
 
 
 @pytest.mark.parametrize("text", NO_MATCH)
 def test_store_search_for_nonsense_finds_nothing(hostile_db, text):
     db = store.connect(hostile_db)
-    review.check_search(db, text)
-    for order in review.ORDERS:
-        f = review.Filter(search=text, order=order)
+    for order in ORDERS:
+        f = Selection(search=text, order=order)
         _every_read(db, f)
         assert review.count_items(db, f) == 0 and review.browse_page(db, f, 0, 10).empty
 
 
 def test_store_search_finds_sql_looking_text_as_text(hostile_db):
     db = store.connect(hostile_db)
-    f = review.Filter(search='"DROP TABLE students"')
+    f = Selection(search='"DROP TABLE students"')
     assert [db.execute("SELECT source_id FROM prompts WHERE id = ?", [i]).fetchone()[0]
             for i in review.item_ids(db, f, 0, 10)] == [EVIL_SOURCE]
 
@@ -116,15 +121,17 @@ def test_store_filter_values_are_bound(hostile_db, value):
     before = _snapshot(hostile_db)
     db = store.connect(hostile_db)
     for field in ("dataset", "category", "subcategory", "model", "judge", "judge_label", "expected"):
-        f = review.Filter(**{field: value})
+        f = Selection(**{field: value})
         _every_read(db, f, reviewer=value or "carol")
         expected = 13 if value == "" else 0  # "" means any; no other value is a real name
         assert review.count_items(db, f) == expected, (field, value)
     assert review.find_prompt(db, value) == [] and review.find_prompt(db, "orig-1", value or "none") == []
     assert all(r.model == value for r in review.fetch_item(db, 1, value).responses) if value else True
-    assert categories.prompt_ids_matching(db, value or None, value or None, value or None) in ([], list(range(1, 14)))
-    assert reads.responses_frame(db, value or "none").empty and reads.verdicts_frame(db, value or "none").empty
-    with pytest.raises(ValueError, match="no judge named|matches several judges"):
+    every_prompt = [r[0] for r in db.execute("SELECT id FROM prompts ORDER BY id")]
+    assert review.prompt_ids(db, Selection(dataset=value, category=value, search=value)) in ([], every_prompt)
+    assert reads.responses_frame(db, Selection(dataset=value or "none")).empty
+    assert reads.verdicts_frame(db, value or "none").empty
+    with pytest.raises(UserError, match="no judge named|matches several judges"):
         runs.resolve_judge(db, value)
     db.conn.close()
     assert _snapshot(hostile_db) == before
@@ -133,8 +140,8 @@ def test_store_filter_values_are_bound(hostile_db, value):
 def test_store_finds_sql_looking_names_exactly(hostile_db):
     db = store.connect(hostile_db)
     evil = db.execute("SELECT id FROM prompts WHERE source_id = ?", [EVIL_SOURCE]).fetchone()[0]
-    for f in (review.Filter(dataset=EVIL_DATASET), review.Filter(category=EVIL_CATEGORY),
-              review.Filter(model=EVIL_MODEL), review.Filter(dataset=EVIL_DATASET, model=EVIL_MODEL)):
+    for f in (Selection(dataset=EVIL_DATASET), Selection(category=EVIL_CATEGORY),
+              Selection(model=EVIL_MODEL), Selection(dataset=EVIL_DATASET, model=EVIL_MODEL)):
         assert review.item_ids(db, f, 0, 10) == [evil], f
         assert review.browse_page(db, f, 0, 10)["model"].tolist() == [EVIL_MODEL]
     assert review.find_prompt(db, EVIL_SOURCE, EVIL_DATASET) == [evil]
@@ -142,14 +149,15 @@ def test_store_finds_sql_looking_names_exactly(hostile_db):
 
 
 
-@pytest.mark.parametrize("text", FTS_ERRORS + SQLISH)
-def test_categories_word_search_takes_any_text_as_words(hostile_db, text):
-    """The Categories page searches words, never FTS syntax: anything typed finds prompts or nothing."""
+@pytest.mark.parametrize("text", FTS_SYNTAX + SQLISH)
+def test_bulk_assignment_and_review_select_the_same_prompts_for_any_text(hostile_db, text):
+    """Both bulk-assign widgets build the Review page's Selection: anything typed finds prompts or
+    nothing, and the same words mean the same prompts."""
     db = store.connect(hostile_db)
-    found = categories.prompt_ids_matching(db, text=text)
-    lock = review.find_prompt(db, "orig-1")
-    assert found == (lock if text.startswith("lock") else found) and set(found) <= set(range(1, 14))
-    assert categories.prompt_ids_matching(db, text="DROP TABLE; --") == review.find_prompt(db, EVIL_SOURCE)
+    found = review.prompt_ids(db, Selection(search=text))
+    assert set(found) <= {r[0] for r in db.execute("SELECT id FROM prompts")}
+    assert set(review.item_ids(db, Selection(search=text), 0, 100)) <= set(found)
+    assert review.prompt_ids(db, Selection(search="DROP TABLE; --")) == review.find_prompt(db, EVIL_SOURCE)
 
 
 def test_categories_page_word_search_with_a_nul(hostile_db, monkeypatch):
@@ -161,7 +169,7 @@ def test_categories_page_word_search_with_a_nul(hostile_db, monkeypatch):
     at = AppTest.from_file(str(ROOT / "pages" / "categories.py"), default_timeout=30)
     at.session_state["reviewer"] = "alice"
     at.run()
-    next(t for t in at.text_input if t.label == "Prompt contains the words").input("lock\x00").run()
+    next(t for t in at.text_input if t.label == "Prompt or response contains").input("lock\x00").run()
     assert not at.exception, at.exception
     assert any("1 prompts match" in c.value for c in at.caption)
     assert _snapshot(hostile_db) == before
@@ -175,15 +183,14 @@ def _cli(path, *args) -> subprocess.CompletedProcess:
 
 def test_cli_search_errors_are_one_clear_line(hostile_db):
     before = _snapshot(hostile_db)
-    # A command line cannot carry a NUL byte (the OS refuses it), so those two go in-process below.
-    for text in [t for t in FTS_ERRORS if "\x00" not in t]:
+    for text in NOT_A_SEARCH:
         done = _cli(hostile_db, "--", text)  # "--": a query may start with "-"
         assert done.returncode == 1, (text[:40], done.stdout, done.stderr)
         assert done.stdout == "" and "Traceback" not in done.stderr
         assert done.stderr.startswith("Error: search ") and done.stderr.count("\n") == 1, done.stderr[:300]
-    for text in [t for t in FTS_ERRORS if "\x00" in t]:
-        result = CliRunner().invoke(cli.cli, ["--db", str(hostile_db), "search", text])
-        assert result.exit_code == 1 and "contains a NUL character" in result.output, result.output
+    for text in FTS_SYNTAX:  # plain words: a search, not an error
+        result = CliRunner().invoke(cli.cli, ["--db", str(hostile_db), "search", "--", text])
+        assert result.exit_code == 0 and result.output.startswith("matching prompts: "), (text, result.output)
     assert _snapshot(hostile_db) == before
 
 
@@ -212,20 +219,19 @@ def _errors(at) -> list[str]:
     return [e.value for e in at.error]
 
 
-@pytest.mark.parametrize("text", ["'; DROP TABLE annotations; --", '"unbalanced', "NEAR(", "*", ")", "prompt:",
-                                  "\x00", '"' + "x" * 100_000])
+@pytest.mark.parametrize("text", NOT_A_SEARCH)
 def test_review_search_box_says_what_is_wrong(hostile_db, text):
     before = _snapshot(hostile_db)
     at = _app(hostile_db, rv_hide_sensitive=False)
     at.text_input(key="rv_search").input(text).run()
     assert not at.exception, at.exception
-    errors = _errors(at)
+    errors = [e.value for e in at.sidebar.error]
     assert len(errors) == 1 and errors[0].startswith("search ") and len(errors[0]) < 400, errors
     assert "Item **1** of **13**" in "\n".join(m.value for m in at.markdown)  # the bad search is ignored
     assert _snapshot(hostile_db) == before
 
 
-@pytest.mark.parametrize("text", ["x" * 100_000, "zebra"])
+@pytest.mark.parametrize("text", ["zebra", "NOT lock zebra"])
 def test_review_search_box_with_no_match_shows_nothing_to_review(hostile_db, text):
     at = _app(hostile_db)
     at.text_input(key="rv_search").input(text).run()

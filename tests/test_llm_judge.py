@@ -10,8 +10,10 @@ from click.testing import CliRunner
 
 import store
 from cli import cli
-from judges import llm, runner
+from errors import UserError
+from judges import llm
 from labels import FULL_COMPLIANCE, FULL_REFUSAL, PARTIAL_REFUSAL, UNPARSED
+from runs import Endpoint, Settings, orchestrator
 from store import categories, runs
 from tests.fake_openai import FakeOpenAI, item_of, seed
 
@@ -72,7 +74,7 @@ def test_template_placeholders_are_filled_and_other_braces_left_alone(tmp_path):
 def test_template_without_placeholders_is_refused(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("Judge this: {prompt}")
-    with pytest.raises(ValueError, match=r"bad.txt.*\{response\}"):
+    with pytest.raises(UserError, match=r"bad.txt.*\{response\}"):
         llm.load_judge(str(path), "m")
 
 
@@ -88,7 +90,7 @@ def test_coconot_rubric_per_subcategory_and_database_rubric_wins(db, monkeypatch
     prompt_id = db.execute("SELECT id FROM prompts WHERE source_id = '1'").fetchone()[0]
     categories.assign(db, "admin", "strict-underspecified", [prompt_id])
     with FakeOpenAI() as server:
-        llm.judge_responses(db, judge, runner.Endpoint(server.url), runner.Settings())
+        orchestrator.judge(db, judge, endpoint=Endpoint(server.url), settings=Settings())
         sent = {item_of(r["body"]): r["body"]["messages"][0]["content"] for r in server.requests}
     assert "OUR TEAM RUBRIC" in sent[1] and "OUR TEAM RUBRIC" not in sent[0]
     assert "asking for the missing information" in sent[0]
@@ -169,7 +171,7 @@ def test_two_template_versions_are_two_judges_with_their_own_verdicts(db, monkey
     v2.write_text("{prompt} -> {response}")
     with FakeOpenAI() as server:
         for path in (v1, v2):
-            llm.judge_responses(db, llm.load_judge(str(path), "m"), runner.Endpoint(server.url), runner.Settings())
+            orchestrator.judge(db, llm.load_judge(str(path), "m"), endpoint=Endpoint(server.url), settings=Settings())
     counts = dict(db.execute("SELECT j.name, count(*) FROM verdicts v JOIN judges j ON j.id = v.judge_id "
                              "GROUP BY j.name").fetchall())
     assert len(counts) == 2 and set(counts.values()) == {3}

@@ -79,10 +79,13 @@ def test_label_button_writes_an_annotation_with_the_reviewers_name(db_path, fixt
     assert ":red-badge[carol: full refusal]" in _text(at)
     assert at.session_state["rv_focus"] == fixture.responses[("orig-1", "mistral-7b")]  # focus moved on
 
-    at.button(key=f"rv_undo_{rid}").click().run()
+    at.button(key="rv_undo").click().run()  # U: my last label on this prompt, though the focus moved on
     rows = _annotations(db_path)
     assert rows[-1][2] is None and rows[-1][4] is not None  # an undo row, label withdrawn
+    assert rows[-1][0] == rid
     assert "carol: full refusal" not in _text(at).split("History")[0]
+    assert any("Undid your full refusal on llama-3-8b" in s.value for s in at.success)
+    assert at.session_state["rv_focus"] == rid  # the focus returns to what was undone
 
 
 def test_two_reviewers_keep_their_own_labels(db_path, fixture):
@@ -116,12 +119,14 @@ def test_filters_narrow_the_set(db_path, fixture):
     assert "Item **1** of **1**" in _text(at) and at.query_params["prompt"] == "orig-2"
 
 
-def test_bad_search_syntax_is_a_message_not_a_crash(db_path, fixture):
+def test_searches_are_plain_text_and_a_too_short_prefix_is_a_message(db_path, fixture):
     at = _app(db_path)
-    at.text_input(key="rv_search").input('"unbalanced').run()
+    at.text_input(key="rv_search").input('"unbalanced').run()  # was an FTS syntax error: now just text
+    assert not at.exception and not at.sidebar.error
+    at.text_input(key="rv_search").input("w*").run()
     assert not at.exception
-    assert any("double quotes" in e.value for e in at.sidebar.error)
-    assert "Item **1** of **12**" in _text(at)  # the bad search is ignored, nothing else changes
+    assert any("at least 3 letters" in e.value for e in at.sidebar.error)
+    assert "Item **1** of **12**" in _text(at)  # the bad search is ignored, not applied
 
 
 def test_deep_link_opens_the_prompt_and_focuses_the_model(db_path, fixture):

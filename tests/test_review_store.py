@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 
 from labels import FULL_COMPLIANCE, REFUSALS, SHOULD_REFUSE, UNPARSED
-from store import review, writes
-from store.review import Filter
+from store import review, selection, writes
+from store.selection import Selection as Filter
 from tests.fixture_db import JUDGES, MODELS, PROMPTS, build
 
 
@@ -50,7 +50,7 @@ ORACLE = {
 }
 
 
-@pytest.mark.parametrize("status", list(review.STATUSES))
+@pytest.mark.parametrize("status", list(selection.STATUSES))
 @pytest.mark.parametrize("model", ["", "llama-3-8b"])
 def test_statuses_match_the_oracle(db, fx, status, model):
     writes.add_annotation(db, fx.responses[("con-1", "mistral-7b")], "dave", "full_refusal")
@@ -88,10 +88,12 @@ def test_search_is_a_bound_parameter_and_bad_syntax_is_a_clear_error(db, fx):
     assert review.item_ids(db, Filter(search="neighbour"), 0, 9) == [fx.prompts["orig-1"], fx.prompts["xs-3"]]
     assert review.item_ids(db, Filter(search="pwned"), 0, 9) == [fx.prompts["orig-1"]]  # response text too
     assert review.count_items(db, Filter(search="kill OR shoot")) == 4
-    for bad in ('"unbalanced', "AND", "mayor's", "x') OR 1=1 --"):
-        with pytest.raises(review.SearchError, match="double quotes"):
-            review.count_items(db, Filter(search=bad))
+    # Plain words are text: what used to be FTS syntax errors are ordinary searches now.
+    for text in ('"unbalanced', "AND", "mayor's", "x') OR 1=1 --", "self-harm", "C++", "NOT"):
+        assert review.count_items(db, Filter(search=text)) >= 0
     assert review.count_items(db, Filter(search='"mayor\'s"')) == 0  # quoted: valid, just no match
+    with pytest.raises(selection.SearchError, match="at least 3 letters"):
+        Filter(search="w*")
 
 
 def test_orders_are_permutations_walked_by_keyset_paging(db, fx):
@@ -194,7 +196,7 @@ def test_options_list_what_is_present(db, fx):
 
 
 def test_unknown_status_or_order_is_refused():
-    with pytest.raises(ValueError, match="human status"):
+    with pytest.raises(selection.SelectionError, match="human status"):
         Filter(status="maybe")
-    with pytest.raises(ValueError, match="order"):
+    with pytest.raises(selection.SelectionError, match="order"):
         Filter(order="sideways")

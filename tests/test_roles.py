@@ -6,6 +6,7 @@ import hashlib
 import pytest
 
 import store
+from errors import UserError
 from store import categories, showcases, users, writes
 
 
@@ -33,7 +34,7 @@ def test_a_viewer_cannot_label_or_undo_and_no_row_is_added(db):
     before = _annotations(db)
     with pytest.raises(users.RoleError, match="val has the viewer role; this needs the reviewer role"):
         writes.add_annotation(db, rid, "val", "full_compliance")
-    with pytest.raises(PermissionError):
+    with pytest.raises(UserError):
         writes.undo_last_annotation(db, rid, "val")
     assert _annotations(db) == before
 
@@ -70,7 +71,7 @@ def test_only_an_admin_sets_roles_and_the_last_admin_stays(db):
         users.set_self_signup(db, False, by="bob")
     with pytest.raises(users.RoleError, match="only admin"):
         users.set_role(db, "ann", "viewer", by="ann")
-    with pytest.raises(ValueError, match="unknown role"):
+    with pytest.raises(UserError, match="unknown role"):
         users.set_role(db, "bob", "owner", by="ann")
     assert users.registered_role(db, "bob") == "reviewer"
 

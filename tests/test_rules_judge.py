@@ -174,13 +174,17 @@ def test_bad_rules_file_names_file_and_field(tmp_path, content, field):
     assert str(path) in str(error.value) and field in str(error.value)
 
 
-def test_judge_responses_writes_one_verdict_each_and_resumes(db):
+def test_judging_writes_one_verdict_each_in_chunks_and_resumes(db, monkeypatch):
+    from runs import orchestrator
     from tests.fake_openai import seed
 
     ids = seed(db, 7)
-    run_id, progress = rules.judge_responses(db, RULES, batch_size=3)
+    monkeypatch.setattr(orchestrator, "BATCH_CHUNK", 3)
+    seen = []
+    run_id, progress = orchestrator.judge(db, RULES, on_progress=lambda p: seen.append(p.done))
     assert progress.done == 7 and progress.status == "done"
-    assert rules.judge_responses(db, RULES)[1].done == 0
+    assert seen[:3] == [3, 6, 7]  # committed a chunk at a time
+    assert orchestrator.judge(db, RULES)[1].done == 0
     rows = db.execute("SELECT response_id, label, rationale FROM verdicts ORDER BY response_id").fetchall()
     assert [r[0] for r in rows] == ids and all(r[2] for r in rows)
     assert db.execute("SELECT kind, template_hash FROM judges").fetchone() == ("rules", RULES.digest)

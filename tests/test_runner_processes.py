@@ -11,7 +11,10 @@ import threading
 import pytest
 
 import store
-from judges import llm, runner
+from errors import UserError
+from judges import llm
+from runs import Endpoint, Settings, orchestrator, pool
+from runs import processes as worker_processes
 from store import runs
 from tests.conftest import run_cli
 from tests.fake_openai import FakeOpenAI, item_of, seed
@@ -26,7 +29,7 @@ def api_key(monkeypatch):
 
 def judge_run(db, server, on_progress=None, cancel=None, **settings):
     judge = llm.load_judge("three-class", "fake-judge")
-    return llm.judge_responses(db, judge, runner.Endpoint(server.url), runner.Settings(**{**FAST, **settings}),
+    return orchestrator.judge(db, judge, endpoint=Endpoint(server.url), settings=Settings(**{**FAST, **settings}),
                                on_progress=on_progress, cancel=cancel)
 
 
@@ -66,13 +69,15 @@ def test_two_processes_give_one_verdict_per_item_one_call_each_and_the_same_resu
 
 
 def test_worker_processes_interleave_their_staggered_starts(db):
-    """Process k's workers start at k, k + 2, k + 4... staggers: no two requests leave together."""
+    """Process k's workers start at k, k + 2, k + 4... staggers: no two workers are scheduled to leave
+    together, and the two processes together still fill the concurrency limit."""
+    share, firsts = worker_processes.shares(Settings(concurrency=8, stagger=0.1), 2)
+    starts = sorted(t for first in firsts for t in pool.start_offsets(share.concurrency, share.stagger, first))
+    assert starts == pytest.approx([0.1 * i for i in range(8)])
     seed(db, 8)
     with FakeOpenAI(latency=1.0) as server:
         _, progress = judge_run(db, server, concurrency=8, processes=2, stagger=0.1)
     assert progress.done == 8
-    gaps = server.arrival_gaps()
-    assert min(gaps) >= 0.05, gaps
     assert server.max_in_flight == 8
 
 
@@ -184,15 +189,15 @@ def test_processes_are_refused_off_the_main_thread_as_in_the_app():
     thread = threading.Thread(target=lambda: found.append(_settings_or_error(processes=2)))
     thread.start()
     thread.join()
-    assert isinstance(found[0], ValueError) and "main thread" in str(found[0])
-    assert isinstance(_settings_or_error(processes=2), runner.Settings)
-    assert isinstance(_settings_or_error(processes=0), ValueError)
+    assert isinstance(found[0], UserError) and "main thread" in str(found[0])
+    assert isinstance(_settings_or_error(processes=2), Settings)
+    assert isinstance(_settings_or_error(processes=0), UserError)
 
 
 def _settings_or_error(**settings):
     try:
-        return runner.Settings(**settings)
-    except ValueError as exc:
+        return Settings(**settings)
+    except UserError as exc:
         return exc
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import streamlit as st
 
 import store
+from errors import UserError
 from store import users
 from ui import session
 
@@ -94,7 +95,7 @@ def attempt(write, *args, **kwargs) -> tuple[bool, object]:
     show the reason and return (False, None)."""
     try:
         return True, write(*args, **kwargs)
-    except (PermissionError, store.StoreError, ValueError) as exc:
+    except UserError as exc:
         st.error(str(exc), icon=":material/block:")
         return False, None
 
@@ -107,7 +108,7 @@ def attempt_later(where: str, write, *args, **kwargs) -> None:
     change still reaches the store, which refuses it."""
     try:
         write(session.db(), *args, **kwargs)
-    except (PermissionError, store.StoreError, ValueError) as exc:
+    except UserError as exc:
         st.session_state[f"refused-{where}"] = str(exc)
 
 

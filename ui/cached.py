@@ -1,17 +1,49 @@
-"""The analyses the Agreement and Results pages show, cached across reruns and sessions.
+"""The one caching idiom of the UI: reads and analyses cached until the data changes.
 
-Keys are the database path plus ``store.reads.change_token`` (one cheap query), so a rerun on an
-unchanged database costs that query and a cache lookup, whatever the number of responses, and any
-new response, verdict or label changes the key. The three input frames are shared objects
-(``cache_resource``: no copy per hit; the analysis functions never modify their input); the
-results are small and go through ``cache_data``.
+Every cached call is keyed on ``session.cache_key()`` (the database path plus
+``store.reads.change_token``: one cheap query), so a rerun on an unchanged database costs that
+query and a cache lookup whatever the number of responses, and any new response, verdict or label
+moves the key by itself. ``store_read`` wraps a ``store`` function ``fn(db, *args)``; the analysis
+functions below read the three input frames once (shared objects, never copied per hit; the
+analysis functions never modify their input).
 """
+
+import functools
 
 import streamlit as st
 
 import store
 from analysis import agreement, benchmarks, humans
+from store import review
+from store.selection import Selection
 from ui import session
+
+
+def store_read(fn, max_entries: int = 1024):
+    """``fn(db, *args)`` cached on (database, change token, args)."""
+
+    def run(key: tuple, *args):
+        return fn(session.db(), *args)
+
+    # st.cache_data tells functions apart by module, qualified name and source: give each its own name.
+    run.__qualname__ = f"store_read.{fn.__module__}.{fn.__qualname__}"
+    cached = st.cache_data(max_entries=max_entries, show_spinner=False)(run)
+
+    @functools.wraps(fn)
+    def call(*args):
+        return cached(session.cache_key(), *args)
+    return call
+
+
+options = store_read(review.options, 8)
+count_items = store_read(review.count_items)
+item_ids = store_read(review.item_ids)
+contains = store_read(review.contains)
+position = store_read(review.position)
+progress = store_read(review.progress)
+browse_page = store_read(review.browse_page)
+prompt_ids = store_read(review.prompt_ids, 64)
+queue_left = store_read(review.queue_left)
 
 
 def token() -> tuple:
@@ -19,28 +51,28 @@ def token() -> tuple:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def frames(key: tuple, dataset: str | None = None):
+def frames(key: tuple, selection: Selection = Selection()):
     """(responses, verdicts, annotations) as ``store.reads`` gives them; ``key`` is ``token()``."""
     db = store.connect(key[0])
     try:
-        return store.reads.analysis_frames(db, dataset)
+        return store.reads.analysis_frames(db, selection)
     finally:
         db.conn.close()
 
 
 @st.cache_data(max_entries=32, show_spinner="Measuring agreement...")
-def overview(key: tuple, dataset: str | None, reference: str) -> dict:
-    return agreement.overview(*frames(key, dataset), reference)
+def overview(key: tuple, selection: Selection, reference: str) -> dict:
+    return agreement.overview(*frames(key, selection), reference)
 
 
 @st.cache_data(max_entries=64, show_spinner="Measuring agreement...")
-def judge_report(key: tuple, dataset: str | None, judge: str, reference: str, by: str) -> dict:
-    return agreement.judge_report(*frames(key, dataset), judge, reference, by)
+def judge_report(key: tuple, selection: Selection, judge: str, reference: str, by: str) -> dict:
+    return agreement.judge_report(*frames(key, selection), judge, reference, by)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def disagreements(key: tuple, dataset: str | None, judge: str, reference: str):
-    responses, verdicts, annotations = frames(key, dataset)
+def disagreements(key: tuple, selection: Selection, judge: str, reference: str):
+    responses, verdicts, annotations = frames(key, selection)
     ref = humans.reference(annotations, reference)
     return agreement.disagreements(agreement.pairs(responses, verdicts[verdicts["judge"] == judge], ref))
 
@@ -51,8 +83,8 @@ def report(key: tuple, source: str) -> dict:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def options(key: tuple) -> dict:
-    """What the filters offer: datasets, judges and annotators present in the database."""
+def analysis_options(key: tuple) -> dict:
+    """What the analysis pages offer: datasets, judges and annotators present in the database."""
     responses, verdicts, annotations = frames(key)
     return {"datasets": sorted(responses["dataset"].unique()), "judges": sorted(verdicts["judge"].unique()),
             "annotators": sorted(annotations["annotator"].unique())}

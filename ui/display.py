@@ -62,16 +62,18 @@ def show_text(text: str, plain: bool = False) -> None:
         st.markdown(inert_markdown(text[last:]) or "*(empty)*")
 
 
-def is_sensitive(dataset: str, split: str | None, category: str | None, subcategory: str | None,
-                 expected: str | None = None) -> bool:
-    """Prompts of unsafe categories (CoCoNot safety concerns, OR-Bench toxic, XSTest unsafe).
+def needs_content_warning(dataset: str, split: str | None, category: str | None, subcategory: str | None,
+                          expected: str | None, team_categories=()) -> bool:
+    """The one content-warning rule (Review hides such a prompt until clicked, the presenter view
+    behind a warning): its dataset, split, benchmark or team category names an unsafe topic
+    (CoCoNot safety concerns, OR-Bench toxic, XSTest unsafe, a team's "Self-harm").
 
     A prompt expected to be answered (CoCoNot's contrast set, OR-Bench hard-1k, XSTest safe) only
     looks unsafe by design, so it is not hidden: hiding the bait would slow down exactly the review
     of over-refusal that those sets exist for."""
     if expected == "should_comply":
         return False
-    words = " ".join(x or "" for x in (dataset, split, category, subcategory)).lower()
+    words = " ".join(x or "" for x in (dataset, split, category, subcategory, *team_categories)).lower()
     return any(w in words for w in SENSITIVE_WORDS)
 
 

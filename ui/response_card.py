@@ -1,10 +1,10 @@
 """One response on the review page: its text, the judges' verdicts (rationale one click away), the
 human labels so far, and the override controls.
 
-Keyboard: only the *focused* response's label buttons carry the shortcuts 1 / 2 / 3 (and U for
-undo), so one key press always means one response; labelling moves the focus to the next response
-on the page. Clicking a button labels that response whatever the focus. The buttons call back into
-``actions`` (pages/review.py), which write through store.writes.
+Keyboard: only the *focused* response's label buttons carry the shortcuts 1 / 2 / 3, so one key
+press always means one response; labelling moves the focus on (ui/review_state.py). Clicking a
+button labels that response whatever the focus. The buttons call back into ``actions``
+(pages/review.py), which write through store.writes.
 """
 
 from dataclasses import dataclass
@@ -23,7 +23,6 @@ KEYS = {label: str(i) for i, label in enumerate(LABELS, start=1)}  # full_compli
 @dataclass
 class Actions:
     label: Callable[[int, str], None]
-    undo: Callable[[int], None]
 
 
 def _when(created_at: str) -> str:
@@ -74,9 +73,6 @@ def _controls(response: Response, me: str | None, focused: bool, can_label: bool
                       on_click=actions.label, args=(response.id, label))
     st.text_input("Note (optional)", key=f"rv_note_{response.id}", placeholder="why? (saved with the label)",
                   label_visibility="collapsed")
-    if can_label and any(a.annotator == me for a in response.history):
-        st.button("Undo my last label", key=f"rv_undo_{response.id}", icon=":material/undo:",
-                  shortcut="U" if focused else None, on_click=actions.undo, args=(response.id,))
 
 
 def response_card(response: Response, me: str | None, can_label: bool, focused: bool, blind: bool,

@@ -5,13 +5,11 @@ thread that made it, so connections are kept per thread (and per path); a rerun 
 opens its own, which costs well under a millisecond once the schema is current.
 """
 
-import os
 import threading
 
 import streamlit as st
 
 import store
-from demo import build_demo
 
 _local = threading.local()
 
@@ -24,18 +22,8 @@ def db():
     path = db_path()
     cache = _local.__dict__.setdefault("connections", {})
     if path not in cache:
-        cache[path] = _open(path)
+        cache[path] = store.connect(path)
     return cache[path]
-
-
-def _open(path: str):
-    """Open the database; the first start with no database named builds the demo, so a fresh
-    offline install opens on content rather than an empty page."""
-    fresh = path == store.connection.DEFAULT_DB and not os.path.exists(path) and not store.readonly_mode()
-    conn = store.connect(path)
-    if fresh:
-        build_demo(conn)
-    return conn
 
 
 def cache_key(conn=None) -> tuple:

@@ -1,24 +1,12 @@
-"""Widgets for team work that other pages place: assigning a prompt to the team's categories, adding
-an item to a showcase, and the content warning shared by the review page and the presenter view."""
+"""Widgets for team work that other pages place: assigning a prompt to the team's categories and
+adding an item to a showcase."""
 
 import urllib.parse
 
 import streamlit as st
 
-from labels import SHOULD_REFUSE
 from store import categories, showcases
 from ui import auth, display, session
-
-
-def content_warning(prompt: dict) -> bool:
-    """True when a prompt (keys dataset, split, category, subcategory, expected, categories) should be
-    hidden behind a warning: a model should refuse it, or a category of it names a safety concern."""
-    if prompt.get("expected") == SHOULD_REFUSE:
-        return True
-    if display.is_sensitive(prompt.get("dataset") or "", prompt.get("split"), prompt.get("category"),
-                            prompt.get("subcategory"), prompt.get("expected")):
-        return True
-    return any(display.is_sensitive("", None, name, None) for name in prompt.get("categories") or [])
 
 
 def presenter_link(showcase: str, number: int = 1) -> str:

@@ -17,7 +17,7 @@ class BackgroundRun:
         self.cancel = threading.Event()
         self.progress = None
         self.run_id = None
-        self.error: str | None = None
+        self.error: Exception | None = None  # a UserError to show, or a bug
         self._work, self._db_path = work, db_path
         self._thread = threading.Thread(target=self._main, name=f"run: {label}", daemon=True)
         self._thread.start()
@@ -26,8 +26,8 @@ class BackgroundRun:
         try:
             db = store.connect(self._db_path)
             self.run_id, self.progress = self._work(db, self._on_progress, self.cancel)
-        except Exception as exc:  # noqa: BLE001 - shown on the page, which has no other way to learn it
-            self.error = str(exc) or type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - handed to the page, which has no other way to learn it
+            self.error = exc
 
     def _on_progress(self, progress):
         self.progress = progress

@@ -5,7 +5,7 @@ openai client's own CPU per request (1.3-1.8 ms on a small machine) caps what on
 keep in flight. Each worker process runs its own event loop and AsyncOpenAI client with a share of
 the limits (ceil(concurrency / N) requests in flight, rpm / N) and does its own retries.
 
-Everything else stays in the parent (runner.Ledger): the cache check, twins, every database and
+Everything else stays in the parent (runs.ledger.Ledger): the cache check, twins, every database and
 cache write, progress. A worker only makes calls and sends back (index, Reply) or (index, error,
 attempts) on its own pipe, written before it takes its next item, so a worker that dies loses
 nothing it finished. Items a dead worker had taken but not answered are recorded as errors; items
@@ -25,33 +25,30 @@ import multiprocessing
 import multiprocessing.connection
 import signal
 import threading
-from collections.abc import Callable
 
-from judges import runner
+from runs import pool
+from runs.calls import Fatal
+from runs.endpoint import Endpoint, tls_context
+from runs.ledger import Job, Ledger, Progress
 
 
-def run_jobs(db, jobs: list[runner.Job], endpoint: runner.Endpoint, settings: runner.Settings,
-             on_result: Callable, on_error: Callable, on_progress: Callable | None = None,
-             cancel: threading.Event | None = None) -> runner.Progress:
-    """runner.run_jobs with the calls made by ``settings.processes`` worker processes."""
-    ledger = runner.Ledger(db, jobs, on_result, on_error, on_progress)
+def run_jobs(ledger: Ledger, endpoint: Endpoint, settings: pool.Settings,
+             cancel: threading.Event | None = None) -> Progress:
+    """runs.pool.run_jobs with the calls made by ``settings.processes`` worker processes."""
     pending = ledger.pending
     count = min(settings.processes, len(pending))
     if not count:
         return ledger.finish("cancelled" if cancel is not None and cancel.is_set() else "done")
-    runner.tls_context()  # built once here, inherited by every worker
+    tls_context()  # built once here, inherited by every worker
     context = multiprocessing.get_context("fork")
     next_index = context.Value("q", 0)  # the next pending job a worker takes, shared by all of them
     stop = context.Event()  # set by the parent on cancel, by a worker on a fatal error
-    # Worker j of process k starts at (k + j * count) * stagger: the processes' starts interleave.
-    share = dataclasses.replace(settings, concurrency=math.ceil(settings.concurrency / count),
-                                rpm=settings.rpm / count if settings.rpm else None, processes=1,
-                                stagger=settings.stagger * count)
+    share, first_starts = shares(settings, count)
     readers, processes = {}, []
     for number in range(count):
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(target=_worker, args=(writer, pending, next_index, stop, endpoint, share,
-                                                          number * settings.stagger),
+                                                          first_starts[number]),
                                   name=f"runner worker {number + 1}", daemon=True)
         process.start()
         writer.close()  # the worker holds the only write end: its exit reads as end-of-file here
@@ -100,14 +97,24 @@ def run_jobs(db, jobs: list[runner.Job], endpoint: runner.Endpoint, settings: ru
     return ledger.finish("cancelled" if cancel is not None and cancel.is_set() else "done")
 
 
-def _worker(writer, jobs: list[runner.Job], next_index, stop, endpoint: runner.Endpoint,
-            settings: runner.Settings, first_start: float) -> None:
+def shares(settings: pool.Settings, count: int) -> tuple[pool.Settings, list[float]]:
+    """Each of ``count`` processes' settings (its share of the concurrency and rpm limits) and its
+    first worker's start. Worker j of process k starts at (k + j * count) * stagger: the processes'
+    starts interleave instead of leaving in pairs."""
+    share = dataclasses.replace(settings, concurrency=math.ceil(settings.concurrency / count),
+                                rpm=settings.rpm / count if settings.rpm else None, processes=1,
+                                stagger=settings.stagger * count)
+    return share, [number * settings.stagger for number in range(count)]
+
+
+def _worker(writer, jobs: list[Job], next_index, stop, endpoint: Endpoint, settings: pool.Settings,
+            first_start: float) -> None:
     """A worker process: take jobs by index until none is left or ``stop`` is set, send each outcome.
     Ctrl-C reaches the whole process group: the parent alone handles it (and sets ``stop``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     index_of = {id(job): index for index, job in enumerate(jobs)}
 
-    def take() -> runner.Job | None:
+    def take() -> Job | None:
         if stop.is_set():
             return None
         with next_index.get_lock():
@@ -124,17 +131,17 @@ def _worker(writer, jobs: list[runner.Job], next_index, stop, endpoint: runner.E
         writer.send(("error", index_of[id(job)], error, attempts))
 
     def stop_all_on_fatal(task: asyncio.Task):
-        if not task.cancelled() and isinstance(task.exception(), runner.Fatal):
+        if not task.cancelled() and isinstance(task.exception(), Fatal):
             stop.set()
 
     async def main():
         client = endpoint.client(settings.timeout)
         try:
-            tasks = runner.start_workers(take, settings.concurrency, client, settings, answered, failed,
+            tasks = pool.start_workers(take, settings.concurrency, client, settings, answered, failed,
                                          first_start)
             for task in tasks:
                 task.add_done_callback(stop_all_on_fatal)
-            fatal = runner.first_failure(await asyncio.gather(*tasks, return_exceptions=True))
+            fatal = pool.first_failure(await asyncio.gather(*tasks, return_exceptions=True))
         finally:
             await client.close()
         if fatal:
