@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 import labels
+from analysis.rates import divide
 from errors import UserError
 
 #: Column order of three-label confusion matrices; ``unparsed`` only ever occurs on the judge side.
@@ -46,15 +47,9 @@ def collapse(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def _div(num, den):
-    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-
 def accuracy(matrix: np.ndarray) -> np.ndarray:
     """Share of items where judge and reference agree; an unparsed verdict counts as a miss."""
-    return _div(np.trace(matrix, axis1=-2, axis2=-1), matrix.sum(axis=(-2, -1)))
+    return divide(np.trace(matrix, axis1=-2, axis2=-1), matrix.sum(axis=(-2, -1)))
 
 
 def kappa(matrix: np.ndarray) -> np.ndarray:
@@ -62,7 +57,7 @@ def kappa(matrix: np.ndarray) -> np.ndarray:
     n = matrix.sum(axis=(-2, -1)).astype(float)
     observed = np.trace(matrix, axis1=-2, axis2=-1)  # n * p_o
     chance = (matrix.sum(axis=-1) * matrix.sum(axis=-2)).sum(axis=-1).astype(float)  # n^2 * p_e
-    return _div(n * observed - chance, n * n - chance)
+    return divide(n * observed - chance, n * n - chance)
 
 
 def refusal_scores(binary: np.ndarray) -> dict[str, np.ndarray]:
@@ -71,8 +66,8 @@ def refusal_scores(binary: np.ndarray) -> dict[str, np.ndarray]:
     tp = binary[..., r, r]
     predicted = binary[..., :, r].sum(axis=-1)
     actual = binary[..., r, :].sum(axis=-1)
-    return {"precision": _div(tp, predicted), "recall": _div(tp, actual),
-            "f1": _div(2 * tp, predicted + actual)}
+    return {"precision": divide(tp, predicted), "recall": divide(tp, actual),
+            "f1": divide(2 * tp, predicted + actual)}
 
 
 def figures(matrix: np.ndarray) -> dict[str, np.ndarray]:

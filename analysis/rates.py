@@ -17,7 +17,8 @@ import numpy as np
 Z = 1.959963984540054  # two-sided 95% normal quantile
 
 
-def _div(num, den):
+def divide(num, den):
+    """num / den elementwise, NaN where den is 0: an undefined figure stays undefined."""
     num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
@@ -26,16 +27,16 @@ def _div(num, den):
 def wilson(hits, n) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Share hits/n with its 95% Wilson score interval (sensible at 0%, 100% and small n)."""
     n = np.asarray(n, dtype=float)
-    p = _div(hits, n)
-    z2n = _div(Z * Z, n)
+    p = divide(hits, n)
+    z2n = divide(Z * Z, n)
     centre = (p + z2n / 2) / (1 + z2n)
-    half = Z * np.sqrt(p * (1 - p) * _div(1, n) + z2n * _div(1, 4 * n)) / (1 + z2n)
+    half = Z * np.sqrt(p * (1 - p) * divide(1, n) + z2n * divide(1, 4 * n)) / (1 + z2n)
     return p, centre - half, centre + half
 
 
 def _variance(total, squares, n):
     """Sample variance (ddof=1) from sums."""
-    return _div(np.asarray(squares, float) - _div(np.asarray(total, float) ** 2, n), np.asarray(n, float) - 1)
+    return divide(np.asarray(squares, float) - divide(np.asarray(total, float) ** 2, n), np.asarray(n, float) - 1)
 
 
 def ppi(judged_n, judged_sum, judged_squares, reviewed_n, rectifier_sum, rectifier_squares
@@ -46,8 +47,8 @@ def ppi(judged_n, judged_sum, judged_squares, reviewed_n, rectifier_sum, rectifi
     reviewed_n, rectifier_*: the same for (human - f) on the reviewed items. Undefined (NaN) with
     no reviewed item; the interval needs two of each.
     """
-    estimate = _div(judged_sum, judged_n) + _div(rectifier_sum, reviewed_n)
-    se = np.sqrt(_div(_variance(judged_sum, judged_squares, judged_n), judged_n)
-                 + _div(_variance(rectifier_sum, rectifier_squares, reviewed_n), reviewed_n))
+    estimate = divide(judged_sum, judged_n) + divide(rectifier_sum, reviewed_n)
+    se = np.sqrt(divide(_variance(judged_sum, judged_squares, judged_n), judged_n)
+                 + divide(_variance(rectifier_sum, rectifier_squares, reviewed_n), reviewed_n))
     clip = lambda x: np.clip(x, 0.0, 1.0)  # noqa: E731
     return clip(estimate), clip(estimate - Z * se), clip(estimate + Z * se)

@@ -51,7 +51,7 @@ class Settings:
                             "of a command-line process (python cli.py judge/generate --processes N)")
 
 
-class _RateLimiter:
+class RateLimiter:
     """Spaces request starts at least 60/rpm seconds apart."""
 
     def __init__(self, rpm: float | None):
@@ -59,15 +59,17 @@ class _RateLimiter:
         self.next_start = 0.0
         self.lock = asyncio.Lock()
 
-    async def wait(self):
+    async def wait(self) -> float:
+        """Wait for this request's turn; returns the monotonic time it was given."""
         if not self.interval:
-            return
+            return time.monotonic()
         async with self.lock:
             now = time.monotonic()
-            delay = self.next_start - now
-            self.next_start = max(now, self.next_start) + self.interval
-        if delay > 0:
-            await asyncio.sleep(delay)
+            start = max(now, self.next_start)
+            self.next_start = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
+        return start
 
 
 def start_offsets(count: int, stagger: float, first_start: float = 0.0) -> list[float]:
@@ -82,7 +84,7 @@ def start_workers(take: Callable[[], Job | None], count: int, client: openai.Asy
     settings say; worker i starts ``first_start + i * settings.stagger`` seconds from now. A fatal
     error is reported for its job, stops these workers taking more, and ends that worker's task with
     Fatal."""
-    limiter = _RateLimiter(settings.rpm)
+    limiter = RateLimiter(settings.rpm)
     stop = asyncio.Event()
 
     async def work(start: float):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from sources import import_file
 from sources.batch import ImportResult
 from sources.errors import SourceError
 from store import write_transaction
@@ -63,8 +64,6 @@ def download(repo: str, filename: str) -> str:
 
 def fetch(db: sqlite_utils.Database, name: str) -> list[ImportResult]:
     """Download benchmark ``name`` (coconot, orbench, xstest) and import all its files at once."""
-    from sources import import_file  # the registry imports this module
-
     if name not in SOURCES:
         raise SourceError(name, f"unknown benchmark; expected one of {', '.join(SOURCES)}")
     with tempfile.TemporaryDirectory(prefix="refusal-review-fetch-") as tmp:

@@ -1,8 +1,7 @@
 """The only package that speaks SQL. Import from here: ``from store import connect, writes, reads``."""
 
 from store import reads, writes
-from store.connection import StoreError, connect, default_path, readonly_mode, write_transaction
-from store.schema import schema_version
+from store.connection import StoreError, connect, default_path, readonly_mode, schema_version, write_transaction
 
 __all__ = ["StoreError", "connect", "default_path", "readonly_mode", "reads", "schema_version", "writes",
            "write_transaction"]

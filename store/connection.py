@@ -16,6 +16,7 @@ from pathlib import Path
 import sqlite_utils
 
 from errors import UserError
+from store.schema import migrations
 
 BUSY_TIMEOUT_S = 60.0
 DEFAULT_DB = "refusal_review.db"
@@ -36,8 +37,6 @@ def readonly_mode() -> bool:
 
 def connect(path: str | os.PathLike | None = None, readonly: bool | None = None) -> sqlite_utils.Database:
     """Open (creating and migrating when writable) the database at ``path``."""
-    from store.schema import migrate  # schema imports this module; keep the cycle lazy
-
     path = str(path or default_path())
     readonly = readonly_mode() if readonly is None else readonly
     try:
@@ -132,3 +131,27 @@ def _about_the_file(exc: sqlite3.Error) -> bool:
 def _db_path(db: sqlite_utils.Database) -> str:
     row = db.conn.execute("PRAGMA database_list").fetchone()
     return row[2] if row and row[2] else ":memory:"
+
+
+# -- the schema ------------------------------------------------------------------------------------
+# ``PRAGMA user_version`` mirrors the number of migrations applied, so opening a current database
+# costs one pragma read and the version is visible to any SQLite tool.
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Apply pending migrations; a no-op costing one pragma read when the schema is current.
+
+    Runs under the write lock and re-checks inside it, so processes opening a fresh file at the
+    same moment migrate it once.
+    """
+    target = len(migrations._migrations)
+    if schema_version(db) == target:
+        return
+    with write_transaction(db):
+        if schema_version(db) == target:
+            return
+        migrations.apply(db)
+        db.execute(f"PRAGMA user_version = {len(migrations.applied(db))}")
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]

@@ -7,7 +7,7 @@ prompt's attributes, one row per verdict, one row per (current or historical) an
 import pandas as pd
 import sqlite_utils
 
-from store.schema import schema_version
+from store.connection import schema_version
 from store.selection import Selection, where
 
 

@@ -1,8 +1,7 @@
 """The schema, as an ordered list of migrations (sqlite-utils ``Migrations``).
 
 A new column or table is a new migration appended at the end; applied migrations are never edited.
-``PRAGMA user_version`` mirrors the number applied, so opening a current database costs one pragma
-read and the version is visible to any SQLite tool.
+``store.connection.migrate`` applies them.
 """
 
 import sqlite_utils
@@ -210,25 +209,3 @@ def m004_current_label_view(db: sqlite_utils.Database):
           AND a.id = (SELECT max(b.id) FROM annotations b
                       WHERE b.response_id = a.response_id AND b.annotator = a.annotator);
     """)
-
-
-def migrate(db: sqlite_utils.Database) -> None:
-    """Apply pending migrations; a no-op costing one pragma read when the schema is current.
-
-    Runs under the write lock and re-checks inside it, so processes opening a fresh file at the
-    same moment migrate it once.
-    """
-    from store.connection import write_transaction
-
-    target = len(migrations._migrations)
-    if schema_version(db) == target:
-        return
-    with write_transaction(db):
-        if schema_version(db) == target:
-            return
-        migrations.apply(db)
-        db.execute(f"PRAGMA user_version = {len(migrations.applied(db))}")
-
-
-def schema_version(db: sqlite_utils.Database) -> int:
-    return db.execute("PRAGMA user_version").fetchone()[0]

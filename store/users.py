@@ -19,16 +19,15 @@ import sqlite_utils
 
 from errors import UserError
 from store.connection import write_transaction
-from store.writes import LabelError
 
 ROLES = ("admin", "reviewer", "viewer")
 _RANK = {"viewer": 0, "reviewer": 1, "admin": 2}
 SELF_SIGNUP = "users.self_signup"
 
 
-class RoleError(LabelError):
+class RoleError(UserError):
     """The user's role does not allow this write. The message says who, what role they have, and
-    what they would need. A LabelError too, so code that handles a refused label handles this."""
+    what they would need."""
 
 
 def _clean(name: str | None) -> str:

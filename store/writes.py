@@ -10,6 +10,7 @@ import sqlite_utils
 
 from errors import UserError
 from labels import LABELS
+from store import users
 from store.connection import write_transaction
 
 _PROMPT_COLUMNS = ("dataset", "split", "source_id", "category", "subcategory", "text", "expected", "metadata")
@@ -116,8 +117,6 @@ def add_annotation(db: sqlite_utils.Database, response_id: int, annotator: str, 
         raise LabelError(f"unknown label {label!r}; expected one of {', '.join(LABELS)}")
     if not annotator or not annotator.strip():
         raise LabelError("an annotation needs the annotator's name")
-    from store import users  # here, not at the top: users.RoleError builds on LabelError
-
     with users.writing_as(db, annotator, "reviewer"):  # the store, not the page, enforces the role
         cur = db.conn.execute(
             "INSERT INTO annotations (response_id, annotator, label, note) VALUES (?, ?, ?, ?)",
@@ -134,8 +133,6 @@ def undo_last_annotation(db: sqlite_utils.Database, response_id: int, annotator:
     walk back through the history and nothing is ever removed. Returns the new row's id, or None
     when there is nothing left to undo.
     """
-    from store import users
-
     with users.writing_as(db, annotator, "reviewer"):
         stack = []
         for row_id, label, undoes in db.conn.execute(
@@ -163,8 +160,6 @@ def undo_last_on_prompt(db: sqlite_utils.Database, prompt_id: int, annotator: st
     stack (a label pushes, an undo pops the row it names), so pressing it again walks further back.
     Returns (response id, model, label undone, label now current or None), or None when nothing is
     left to undo."""
-    from store import users
-
     with users.writing_as(db, annotator, "reviewer"):
         stack = []
         for row_id, response_id, label, undoes in db.conn.execute(

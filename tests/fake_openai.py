@@ -63,12 +63,6 @@ class FakeOpenAI:
     def __exit__(self, *exc):
         self.stop()
 
-    def arrival_gaps(self) -> list[float]:
-        """Seconds between consecutive requests, in arrival order (how spaced their starts were)."""
-        with self.lock:
-            times = sorted(r["time"] for r in self.requests)
-        return [b - a for a, b in zip(times, times[1:])]
-
     def contents(self) -> list[str]:
         """The last message's text of every request seen, in arrival order."""
         with self.lock:

@@ -7,6 +7,9 @@ import pytest
 
 import store
 from store import writes
+from store.schema import migrations
+
+MIGRATIONS = len(migrations._migrations)
 
 
 def _one_response(db):
@@ -132,3 +135,41 @@ def test_change_token_moves_on_every_kind_of_change(db):
     tokens.append(store.reads.change_token(db))
     assert len(set(tokens)) == len(tokens)
     assert store.reads.change_token(db) == tokens[-1]
+
+
+def _database_at(path, version: int):
+    """A database built by the first ``version`` migrations only, as an older release left it."""
+    import sqlite_utils
+
+    names = [m.name for m in migrations._migrations]
+    db = sqlite_utils.Database(path)
+    migrations.apply(db, stop_before=names[version] if version < len(names) else None)
+    db.execute(f"PRAGMA user_version = {version}")
+    return db
+
+
+@pytest.mark.parametrize("version", range(1, MIGRATIONS))
+def test_an_older_database_upgrades_with_its_data_intact(tmp_path, version):
+    path = tmp_path / f"v{version}.db"
+    old = _database_at(path, version)
+    old.execute("INSERT INTO prompts (id, dataset, source_id, text) VALUES (1, 'd', 'p1', 'prompt one')")
+    old.execute("INSERT INTO responses (id, prompt_id, model, text, text_hash, origin) VALUES (1, 1, 'm', 'r', 'h', 'x')")
+    old.execute("INSERT INTO judges (id, name, kind) VALUES (1, 'rules:x', 'rules')")
+    old.execute("INSERT INTO verdicts (response_id, judge_id, label) VALUES (1, 1, 'full_refusal')")
+    for label, undoes in (("full_refusal", None), ("partial_refusal", None), ("full_refusal", 2)):
+        old.execute("INSERT INTO annotations (response_id, annotator, label, undoes) VALUES (1, 'ann', ?, ?)",
+                    [label, undoes])
+    old.execute("INSERT INTO annotations (response_id, annotator, label) VALUES (1, 'bob', 'full_compliance')")
+    old.execute("INSERT INTO annotations (response_id, annotator, label, undoes) VALUES (1, 'bob', NULL, 4)")
+    old.conn.commit()
+    old.conn.close()
+
+    db = store.connect(path)
+    assert store.schema_version(db) == MIGRATIONS
+    assert db.execute("SELECT text FROM prompts").fetchall() == [("prompt one",)]
+    assert db.execute("SELECT label FROM verdicts").fetchall() == [("full_refusal",)]
+    assert db.execute("SELECT count(*) FROM annotations").fetchone()[0] == 5  # history kept whole
+    # the current label: ann's undo restored full_refusal; bob withdrew his
+    assert db.execute("SELECT annotator, label FROM current_annotations").fetchall() == [("ann", "full_refusal")]
+    with pytest.raises(Exception, match="append-only"):
+        db.execute("DELETE FROM annotations")
