@@ -173,8 +173,8 @@ def search(ctx, query, selection, order, seed, limit, as_json):
         click.echo(f"  {row.dataset}:{row.source_id}\t{row.model}\t{snippet!r}")
 
 
-def _frames(ctx, selection: Selection):
-    return store.reads.analysis_frames(open_db(ctx, readonly=True), selection)
+def _frames(ctx, selection: Selection, labelled_only: bool = False):
+    return store.reads.analysis_frames(open_db(ctx, readonly=True), selection, labelled_only)
 
 
 def _echo(figures: dict, as_json: bool):
@@ -208,7 +208,7 @@ def agreement(ctx, judge, reference, by, selection, as_json):
     """Judge-human agreement (accuracy, Cohen's kappa, refusal F1, 95% bootstrap intervals)."""
     from analysis import agreement as measure
 
-    responses, verdicts, annotations = _frames(ctx, selection)
+    responses, verdicts, annotations = _frames(ctx, selection, labelled_only=True)
     if judge:
         figures = measure.judge_report(responses, verdicts, annotations, judge, reference, by)
     else:

@@ -38,7 +38,8 @@ def is_demo(db: sqlite_utils.Database) -> bool:
     return db.execute("SELECT EXISTS (SELECT 1 FROM responses WHERE origin = 'demo')").fetchone()[0] == 1
 
 
-def responses_frame(db: sqlite_utils.Database, selection: Selection = Selection()) -> pd.DataFrame:
+def responses_frame(db: sqlite_utils.Database, selection: Selection = Selection(),
+                    labelled_only: bool = False) -> pd.DataFrame:
     """One row per selected response: response_id, prompt_id, source_id, dataset, split, category,
     subcategory, expected, model, categories. ``categories`` is the team's own categories of the
     prompt, comma-joined in name order (missing when it has none); group by them with
@@ -50,17 +51,26 @@ def responses_frame(db: sqlite_utils.Database, selection: Selection = Selection(
                         WHERE pc.prompt_id = p.id ORDER BY c.name)) AS categories
              FROM responses r JOIN prompts p ON p.id = r.prompt_id"""
     cond, params = where(selection)
+    if labelled_only:  # driven from the labels' side: an index probe per labelled response
+        sql += " JOIN (SELECT DISTINCT response_id FROM current_annotations) labelled ON labelled.response_id = r.id"
     return pd.read_sql_query(f"{sql} WHERE {cond} ORDER BY r.id", db.conn, params=params)
 
 
-def verdicts_frame(db: sqlite_utils.Database, judge: str | None = None) -> pd.DataFrame:
-    """One row per verdict: response_id, judge, label."""
-    sql = "SELECT v.response_id, j.name AS judge, v.label FROM verdicts v JOIN judges j ON j.id = v.judge_id"
+def verdicts_frame(db: sqlite_utils.Database, judge: str | None = None,
+                   response_ids: list[int] | None = None) -> pd.DataFrame:
+    """One row per verdict: response_id, judge, label (of one judge, of some responses when given)."""
+    sql = "SELECT v.response_id, j.name AS judge, v.label FROM verdicts v JOIN judges j ON j.id = v.judge_id WHERE 1"
     params: list = []
     if judge:
-        sql += " WHERE j.name = ?"
+        sql += " AND j.name = ?"
         params.append(judge)
-    return pd.read_sql_query(sql + " ORDER BY v.response_id", db.conn, params=params)
+    if response_ids is None:
+        return pd.read_sql_query(sql + " ORDER BY v.response_id", db.conn, params=params)
+    chunks = [pd.read_sql_query(f"{sql} AND v.response_id IN ({', '.join('?' * len(part))})", db.conn,
+                                params=params + part)
+              for part in (response_ids[i:i + 500] for i in range(0, len(response_ids), 500))]
+    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=["response_id", "judge", "label"])
+    return frame.sort_values("response_id", kind="stable").reset_index(drop=True)
 
 
 def annotations_frame(db: sqlite_utils.Database, history: bool = False) -> pd.DataFrame:
@@ -72,16 +82,23 @@ def annotations_frame(db: sqlite_utils.Database, history: bool = False) -> pd.Da
     )
 
 
-def analysis_frames(db: sqlite_utils.Database, selection: Selection = Selection()) -> tuple:
+def analysis_frames(db: sqlite_utils.Database, selection: Selection = Selection(),
+                    labelled_only: bool = False) -> tuple:
     """(responses, verdicts, annotations): the three frames every analysis reads, so the CLI and the
-    Agreement and Results pages measure exactly the same input; ``selection`` picks the responses."""
-    return responses_frame(db, selection), verdicts_frame(db), annotations_frame(db)
+    Agreement and Results pages measure exactly the same input; ``selection`` picks the responses.
+    ``labelled_only``: only responses with a current human label, and only their verdicts: judge-human
+    agreement needs nothing else, so it costs what is labelled, not the size of the database."""
+    responses = responses_frame(db, selection, labelled_only)
+    verdicts = verdicts_frame(db, response_ids=responses["response_id"].tolist() if labelled_only else None)
+    return responses, verdicts, annotations_frame(db)
 
 
 def change_token(db: sqlite_utils.Database) -> tuple:
     """A cheap fingerprint of the data the analyses read, for cache keys: the newest id of each
     growing table (nothing deletes from them; annotations are append-only) plus the edit counter
-    that the few in-place edits bump (store/schema.py m003). Index lookups only: constant time."""
+    that the few in-place edits bump (store/schema.py m003). Index lookups only: constant time.
+    Order: prompts, responses, verdicts, annotations, judges, edits (ui.session.cache_key drops the
+    fourth for reads that do not depend on human labels)."""
     return tuple(db.execute(
         """SELECT (SELECT max(id) FROM prompts), (SELECT max(id) FROM responses),
                   (SELECT max(id) FROM verdicts), (SELECT max(id) FROM annotations),

@@ -228,16 +228,28 @@ class Progress:
     mine: int  # responses the reviewer has labelled
 
 
+def size(db: sqlite_utils.Database, s: Selection) -> tuple[int, int]:
+    """(items, responses) in the selection: a scan, cached apart from the labels by the UI."""
+    cond, params = where(s)
+    return tuple(_read(db, f"""SELECT count(DISTINCT r.prompt_id), count(*) FROM responses r
+                               JOIN prompts p ON p.id = r.prompt_id WHERE {cond}""", params)[0])
+
+
+def labelled(db: sqlite_utils.Database, s: Selection, reviewer: str | None = None) -> tuple[int, int]:
+    """(responses in the selection with a human label, of them labelled by ``reviewer``), read from the
+    labels' side: it costs what is labelled, not the size of the database."""
+    cond, params = where(s)
+    row = _read(db, f"""SELECT count(*), coalesce(sum(mine), 0) FROM (
+                          SELECT a.response_id, max(a.annotator = ?) AS mine FROM current_annotations a
+                          GROUP BY a.response_id) labelled
+                        JOIN responses r ON r.id = labelled.response_id JOIN prompts p ON p.id = r.prompt_id
+                        WHERE {cond}""", [reviewer or ""] + params)[0]
+    return row[0], row[1]
+
+
 def progress(db: sqlite_utils.Database, s: Selection, reviewer: str | None = None) -> Progress:
     """Counts for the progress widget: labelled / total responses in the selection."""
-    cond, params = where(s)
-    row = _read(db, f"""SELECT count(DISTINCT r.prompt_id), count(*),
-                          coalesce(sum(EXISTS (SELECT 1 FROM current_annotations a WHERE a.response_id = r.id)), 0),
-                          coalesce(sum(EXISTS (SELECT 1 FROM current_annotations a WHERE a.response_id = r.id
-                                               AND a.annotator = ?)), 0)
-                        FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE {cond}""",
-                [reviewer or ""] + params)[0]
-    return Progress(*row)
+    return Progress(*size(db, s), *labelled(db, s, reviewer))
 
 
 # --- browse table ----------------------------------------------------------------------------------

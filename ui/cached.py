@@ -3,7 +3,8 @@
 Every cached call is keyed on ``session.cache_key()`` (the database path plus
 ``store.reads.change_token``: one cheap query), so a rerun on an unchanged database costs that
 query and a cache lookup whatever the number of responses, and any new response, verdict or label
-moves the key by itself. ``store_read`` wraps a ``store`` function ``fn(db, *args)``; the analysis
+moves the key by itself. Reads that do not depend on human labels leave them out of the key, so a
+label press (the commonest write by far) re-runs only what it can change. ``store_read`` wraps a ``store`` function ``fn(db, *args)``; the analysis
 functions below read the three input frames once (shared objects, never copied per hit; the
 analysis functions never modify their input).
 """
@@ -19,8 +20,10 @@ from store.selection import Selection
 from ui import session
 
 
-def store_read(fn, max_entries: int = 1024):
-    """``fn(db, *args)`` cached on (database, change token, args)."""
+def store_read(fn, max_entries: int = 1024, labels=True):
+    """``fn(db, *args)`` cached on (database, change token, args). ``labels``: whether the result
+    depends on human labels (a bool, or a function of the args): when it does not, the key leaves
+    the labels out and a label press does not invalidate it."""
 
     def run(key: tuple, *args):
         return fn(session.db(), *args)
@@ -31,19 +34,33 @@ def store_read(fn, max_entries: int = 1024):
 
     @functools.wraps(fn)
     def call(*args):
-        return cached(session.cache_key(), *args)
+        return cached(session.cache_key(labels(*args) if callable(labels) else labels), *args)
     return call
 
 
-options = store_read(review.options, 8)
-count_items = store_read(review.count_items)
-item_ids = store_read(review.item_ids)
-contains = store_read(review.contains)
-position = store_read(review.position)
-progress = store_read(review.progress)
+def _on_labels(selection: Selection, *_) -> bool:
+    """A selection's items depend on human labels only through its status filter or the disputed order."""
+    return bool(selection.status) or selection.order == "disputed"
+
+
+options = store_read(review.options, 8, labels=False)
+count_items = store_read(review.count_items, labels=_on_labels)
+item_ids = store_read(review.item_ids, labels=_on_labels)
+contains = store_read(review.contains, labels=_on_labels)
+position = store_read(review.position, labels=_on_labels)
+size = store_read(review.size, labels=_on_labels)
+labelled = store_read(review.labelled)
 browse_page = store_read(review.browse_page)
-prompt_ids = store_read(review.prompt_ids, 64)
+prompt_ids = store_read(review.prompt_ids, 64, labels=_on_labels)
 queue_left = store_read(review.queue_left)
+
+
+def progress(selection: Selection, reviewer: str | None) -> review.Progress:
+    """Labelled / total in the selection: the totals cached apart from the labels (a label press
+    recounts only the labelled side)."""
+    items, responses = size(selection)
+    done, mine = labelled(selection, reviewer)
+    return review.Progress(items, responses, done, mine)
 
 
 def token() -> tuple:
@@ -51,40 +68,61 @@ def token() -> tuple:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def frames(key: tuple, selection: Selection = Selection()):
-    """(responses, verdicts, annotations) as ``store.reads`` gives them; ``key`` is ``token()``."""
+def _bulk(key: tuple, selection: Selection):
+    """Every selected response and every verdict: keyed without the labels (``key`` from
+    ``session.cache_key(labels=False)``), so a label press never reloads them."""
     db = store.connect(key[0])
     try:
-        return store.reads.analysis_frames(db, selection)
+        responses, verdicts, _ = store.reads.analysis_frames(db, selection)
+        return responses, verdicts
     finally:
         db.conn.close()
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _labelled(key: tuple, selection: Selection):
+    """The labelled responses, their verdicts and the labels: what agreement needs, read from the
+    labels' side (costs what is labelled, not the database's size)."""
+    db = store.connect(key[0])
+    try:
+        return store.reads.analysis_frames(db, selection, labelled_only=True)
+    finally:
+        db.conn.close()
+
+
+def frames(selection: Selection = Selection(), labelled_only: bool = False):
+    """(responses, verdicts, annotations) as ``store.reads.analysis_frames`` gives them."""
+    if labelled_only:
+        return _labelled(session.cache_key(), selection)
+    responses, verdicts = _bulk(session.cache_key(labels=False), selection)
+    return responses, verdicts, _labelled(session.cache_key(), Selection())[2]
+
+
 @st.cache_data(max_entries=32, show_spinner="Measuring agreement...")
 def overview(key: tuple, selection: Selection, reference: str) -> dict:
-    return agreement.overview(*frames(key, selection), reference)
+    return agreement.overview(*frames(selection, labelled_only=True), reference)
 
 
 @st.cache_data(max_entries=64, show_spinner="Measuring agreement...")
 def judge_report(key: tuple, selection: Selection, judge: str, reference: str, by: str) -> dict:
-    return agreement.judge_report(*frames(key, selection), judge, reference, by)
+    return agreement.judge_report(*frames(selection, labelled_only=True), judge, reference, by)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def disagreements(key: tuple, selection: Selection, judge: str, reference: str):
-    responses, verdicts, annotations = frames(key, selection)
+    responses, verdicts, annotations = frames(selection, labelled_only=True)
     ref = humans.reference(annotations, reference)
     return agreement.disagreements(agreement.pairs(responses, verdicts[verdicts["judge"] == judge], ref))
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing benchmark figures...")
 def report(key: tuple, source: str) -> dict:
-    return benchmarks.report(*frames(key), source)
+    return benchmarks.report(*frames(), source)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def analysis_options(key: tuple) -> dict:
     """What the analysis pages offer: datasets, judges and annotators present in the database."""
-    responses, verdicts, annotations = frames(key)
-    return {"datasets": sorted(responses["dataset"].unique()), "judges": sorted(verdicts["judge"].unique()),
-            "annotators": sorted(annotations["annotator"].unique())}
+    db = session.db()
+    return {"datasets": review.options(db)["dataset"], "judges": review.options(db)["judge"],
+            "annotators": sorted(store.reads.annotations_frame(db)["annotator"].unique())}

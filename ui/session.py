@@ -26,10 +26,13 @@ def db():
     return cache[path]
 
 
-def cache_key(conn=None) -> tuple:
+def cache_key(labels: bool = True) -> tuple:
     """Key for caches of reads and analyses: this database's path and its ``store.reads.change_token``,
-    so any write to the data invalidates them by itself."""
-    return db_path(), store.reads.change_token(db() if conn is None else conn)
+    so any write to the data invalidates them by itself. ``labels=False`` leaves the human labels
+    out, for reads that do not depend on them: a label press then costs those reads nothing, however
+    large the database (bench/scale_bench.py)."""
+    token = store.reads.change_token(db())
+    return db_path(), token if labels else token[:3] + token[4:]
 
 
 def reviewer() -> str | None:
