@@ -7,6 +7,7 @@ in both.
 from sources.batch import ImportResult
 from sources.coconot import import_coconot
 from sources.errors import SourceError
+from sources.inspect_log import import_inspect
 from sources.open_instruct import import_open_instruct
 from sources.orbench import import_orbench
 from sources.refusal_review import import_refusal_review
@@ -21,6 +22,7 @@ IMPORTERS = {
     "open-instruct": import_open_instruct,
     "generic": import_tabular,
     "refusal-review": import_refusal_review,  # our own JSONL export, read back
+    "inspect": import_inspect,  # inspect_ai eval logs (.eval / .json, or a folder of them)
 }
 
 

@@ -29,6 +29,13 @@ class ImportResult:
     verdicts_added: int
     annotations_added: int
 
+    @classmethod
+    def combined(cls, path: str, results: list["ImportResult"]) -> "ImportResult":
+        """One result for several files imported together (a folder of logs)."""
+        return cls(path, sorted({d for r in results for d in r.datasets}), sum(r.prompts for r in results),
+                   sum(r.responses for r in results), sum(r.verdicts_added for r in results),
+                   sum(r.annotations_added for r in results))
+
     def summary(self) -> str:
         return (f"{self.path}: {self.prompts} prompts, {self.responses} responses, "
                 f"{self.verdicts_added} new verdicts, {self.annotations_added} new annotations "
