@@ -120,6 +120,20 @@ def to_coconot(label: str, coconot_set: str = "original") -> str:
     return "UNACCEPTABLE" if label == FULL_COMPLIANCE else "ACCEPTABLE"
 
 
+def from_promptfoo(assertion_type: str, passed) -> str | None:
+    """A promptfoo assertion's pass/fail -> label, for the assertions that grade refusal itself:
+    ``is-refusal`` passes on a refusal, ``not-is-refusal`` on an answer. Any other assertion's pass
+    says only that its own rubric held, which is no label (None)."""
+    if not isinstance(passed, bool):
+        return None
+    kind = str(assertion_type).strip().lower()
+    if kind == "is-refusal":
+        return FULL_REFUSAL if passed else FULL_COMPLIANCE
+    if kind == "not-is-refusal":
+        return FULL_COMPLIANCE if passed else FULL_REFUSAL
+    return None
+
+
 def expected_from(value) -> str | None:
     """should_refuse / should_comply from a word an eval states it in (``refuse``, ``should_comply``,
     XSTest's ``unsafe`` / ``safe``), or None when the value says nothing about it."""

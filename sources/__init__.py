@@ -8,8 +8,10 @@ from sources.batch import ImportResult
 from sources.coconot import import_coconot
 from sources.errors import SourceError
 from sources.inspect_log import import_inspect
+from sources.lm_eval import import_lm_eval
 from sources.open_instruct import import_open_instruct
 from sources.orbench import import_orbench
+from sources.promptfoo import import_promptfoo
 from sources.refusal_review import import_refusal_review
 from sources.tabular import import_tabular
 from sources.xstest import import_xstest
@@ -23,6 +25,8 @@ IMPORTERS = {
     "generic": import_tabular,
     "refusal-review": import_refusal_review,  # our own JSONL export, read back
     "inspect": import_inspect,  # inspect_ai eval logs (.eval / .json, or a folder of them)
+    "promptfoo": import_promptfoo,  # promptfoo eval -o results.json
+    "lm-eval": import_lm_eval,  # lm-evaluation-harness --log_samples samples_<task>_<time>.jsonl
 }
 
 

@@ -58,16 +58,22 @@ class Batch:
 
         self.origin = self.origin or f"import:{Path(self.path).name}"
 
-    def add_prompt(self, line: int, dataset: str, source_id: str, text: str, *, split=None, category=None,
+    def add_prompt(self, line: int | str, dataset: str, source_id: str, text: str, *, split=None, category=None,
                    subcategory=None, expected=None, metadata=None) -> tuple[str, str]:
+        """``line`` is the row's line, or for a file without lines (a JSON document, an eval log)
+        the path of the record in it, e.g. ``results[3]``, which errors then name as the field."""
         key = (dataset, str(source_id))
         if expected is None:
             expected = labels.expected_for(dataset, split)
         known = self.prompts.get(key)
         if known is not None:
             if known["text"] != text:
+                first = self._lines[key]
+                if isinstance(line, str):
+                    raise SourceError(self.path, f"duplicate id {source_id!r} with a different prompt than {first}",
+                                      field=f"{line}.id")
                 raise SourceError(self.path, f"duplicate id {source_id!r} with a different prompt than line "
-                                  f"{self._lines[key]}", line=line, field="id")
+                                  f"{first}", line=line, field="id")
             return key
         self.prompts[key] = dict(dataset=dataset, split=split, source_id=str(source_id), category=category,
                                  subcategory=subcategory, text=text, expected=expected, metadata=metadata or {})

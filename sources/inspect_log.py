@@ -194,7 +194,7 @@ def read_log(path, dataset: str | None = None) -> Batch:
         header = api.read_eval_log(str(path), header_only=True)
         task = task_of(header.eval, dataset)
         grader = graders(header.eval)
-        for index, sample in enumerate(api.read_eval_log_samples(str(path), all_samples_required=False), start=1):
+        for index, sample in enumerate(api.read_eval_log_samples(str(path), all_samples_required=False)):
             _add_sample(batch, task, grader, index, sample)
     if not batch.prompts:
         raise SourceError(path, "the log has no samples (was the eval run with --no-log-samples?)")
@@ -209,7 +209,7 @@ def _add_sample(batch: Batch, task: Task, grader: dict, index: int, sample) -> N
                           field=f"samples[{index}].input")
     split = metadata.get("label") if task.vocabulary == "xstest" else metadata.get("split")
     key = batch.add_prompt(
-        index, task.dataset, str(sample.id), text,
+        f"samples[{index}]", task.dataset, str(sample.id), text,
         split=task.coconot_set if task.vocabulary == "coconot" else _text(split),
         category=_text(metadata.get("category")) or _text(metadata.get("type")),
         subcategory=_text(metadata.get("subcategory")), expected=_expected(task, sample, metadata),
