@@ -8,9 +8,9 @@ a ScoreEditEvent to the sample, so ``inspect view`` shows the correction and ``i
 workflows see it; metrics are recomputed from the edited scores.
 
 Only corrections are written: a score the humans agree with is left as it was (counted as
-confirmed), a tied item has no reference and is left alone, and a score whose values are not labels
-of any vocabulary we know (an accuracy scorer of a task we cannot read) is never overwritten with
-a word it does not use. The reference is the one agreement uses (``analysis.humans.reference``):
+confirmed), a tied item has no reference and is left alone, and a score whose value does not
+read as a label in the task's vocabulary (a numeric scorer, an accuracy letter of a task we cannot
+read, a grader's unreadable answer) is never overwritten with a word its scorer does not use. The reference is the one agreement uses (``analysis.humans.reference``):
 the majority of the annotators' current labels, or one annotator's.
 
 The original log is left untouched unless ``in_place`` is asked for; by default the edited log is
@@ -38,13 +38,13 @@ class EditReport:
     edits: int
     confirmed: int  # scores the human reference agrees with
     ties: int
-    unreadable: int  # scores in no vocabulary we can write to
+    unreadable: int  # scores whose value is no label word of the task's vocabulary
     metrics: str  # "recomputed" or why not
 
     def summary(self) -> str:
         return (f"wrote {self.written}: {self.edits} score edits on {self.labelled} labelled of {self.samples} "
                 f"samples ({self.confirmed} scores confirmed, {self.ties} tied items left alone, "
-                f"{self.unreadable} scores in an unknown vocabulary left alone; metrics {self.metrics})")
+                f"{self.unreadable} scores not in the task's label vocabulary left alone; metrics {self.metrics})")
 
 
 def default_target(log: Path) -> Path:
@@ -68,20 +68,21 @@ def _reference(db: sqlite_utils.Database, response_ids, reference: str) -> dict[
     return out
 
 
-def _edit(api, task, label: str, was: str | None, raw, human: dict, reference: str):
+def _edit(task, label: str, was: str, raw, human: dict, reference: str):
     agreeing = sorted(name for name, given in human["annotators"].items() if given == label)
     if reference != humans.HUMAN:
         agreeing = [reference]
     votes = f"{len(agreeing)} of {len(human['annotators'])} annotators" if reference == humans.HUMAN else "one annotator"
     reason = (f"Human review in Refusal Review: {label} ({votes}: {', '.join(agreeing)}); "
-              f"the scorer's value {raw!r} read as {was or 'unparsed'}.")
+              f"the scorer's value {raw!r} reads as {was}.")
     notes = "; ".join(f"{who}: {note}" for who, note in sorted(human["notes"].items()) if who in agreeing)
+    from inspect_ai.log import ProvenanceData
     from inspect_ai.scorer import ScoreEdit
 
     return ScoreEdit(
         value=task.value_for(label),
         explanation=reason + (f" Notes: {notes}" if notes else ""),
-        provenance=api.ProvenanceData(author=", ".join(agreeing), reason=reason, metadata={
+        provenance=ProvenanceData(author=", ".join(agreeing), reason=reason, metadata={
             "tool": TOOL, "label": label, "reference": reference, "previous_label": was,
             "annotators": human["annotators"], "notes": human["notes"]}),
     )
@@ -116,12 +117,12 @@ def write_edits(db: sqlite_utils.Database, log_path, out=None, in_place: bool = 
             continue
         for name, score in (sample.scores or {}).items():
             was = task.label_of(score.value)
-            if was is None and task.vocabulary == "labels":
+            if was is None:
                 report.unreadable += 1
             elif was == labelled["label"]:
                 report.confirmed += 1
             else:
-                edit = _edit(api, task, labelled["label"], was, score.value, labelled, reference)
+                edit = _edit(task, labelled["label"], was, score.value, labelled, reference)
                 api.edit_score(log, sample.id, name, edit, recompute_metrics=False, epoch=sample.epoch)
                 report.edits += 1
     if report.edits:

@@ -50,24 +50,36 @@ def inspect_log_api(path):
 @contextmanager
 def reading(path):
     """Turn whatever inspect_ai raises on a bad file into one SourceError naming the file and,
-    where the reader says it, the line or field."""
+    where the reader's underlying error says it, the line or field (inspect_ai wraps the JSON or
+    schema error it met, so the cause chain is searched)."""
     try:
         yield
     except SourceError:
         raise
-    except json.JSONDecodeError as exc:
-        raise SourceError(path, f"broken JSON ({exc.msg})", line=exc.lineno) from exc
-    except Exception as exc:  # zip, zstd, pydantic and OS errors all mean "not a log inspect_ai can read"
-        errors = getattr(exc, "errors", None)
-        if callable(errors):  # pydantic ValidationError: say which field
-            first = errors()[0]
-            field = ".".join(str(part) for part in first.get("loc", ())) or None
-            raise SourceError(path, f"not a valid inspect_ai log ({first.get('msg')})", field=field) from exc
+    except Exception as exc:  # zip, zstd, JSON, pydantic and OS errors all mean "not a log inspect_ai can read"
+        for cause in _chain(exc):
+            if isinstance(cause, json.JSONDecodeError):
+                raise SourceError(path, f"broken JSON ({cause.msg})", line=cause.lineno) from exc
+            errors = getattr(cause, "errors", None)
+            if callable(errors) and type(cause).__name__ == "ValidationError":
+                first = errors()[0]
+                field = ".".join(str(part) for part in first.get("loc", ())) or None
+                raise SourceError(path, f"not a valid inspect_ai log ({first.get('msg')})", field=field) from exc
         raise SourceError(path, f"not an inspect_ai log inspect_ai can read ({type(exc).__name__}: {exc})") from exc
 
 
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 def log_files(path) -> list[Path]:
-    """The logs a path names: itself, or every log inspect_ai lists in a folder (recursively)."""
+    """The logs a path names: itself, or every log inspect_ai itself lists in a folder, recursively
+    (every ``.eval``, and ``.json`` files named as inspect names its logs, so a folder's other JSON
+    files, such as inspect's own ``logs.json`` index, are not mistaken for logs)."""
     path = Path(path)
     if not path.is_dir():
         if not path.exists():
