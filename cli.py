@@ -97,17 +97,8 @@ def open_db(ctx, readonly: bool | None = None):
 def import_(ctx, kind, files, set_, model, dataset, mapping):
     """Import FILES of KIND into the database, all or nothing (an inspect log may be a folder of logs)."""
     given = {"set": set_, "model": model, "dataset": dataset, "map": mapping}
-    takes = {  # importer argument -> option
-        "coconot": {"coconot_set": "set", "model": "model"},
-        "orbench": {"orbench_set": "set", "model": "model"},
-        "xstest": {"model": "model"},
-        "open-instruct": {"coconot_set": "set", "model": "model"},
-        "generic": {"dataset": "dataset", "mapping": "map", "model": "model"},
-        "refusal-review": {},
-        "inspect": {"dataset": "dataset"},
-        "promptfoo": {"dataset": "dataset"},
-        "lm-eval": {"dataset": "dataset", "model": "model"},
-    }[kind]
+    option_of = {"coconot_set": "set", "orbench_set": "set", "model": "model", "dataset": "dataset", "mapping": "map"}
+    takes = {argument: option_of[argument] for argument in sources.KINDS[kind].options}  # importer argument -> option
     unused = [f"--{option}" for option, value in given.items() if value and option not in takes.values()]
     if unused:
         raise click.UsageError(f"{', '.join(unused)} does not apply to {kind} files")

@@ -92,6 +92,23 @@ class Batch:
     def add_annotation(self, response_index: int, annotator: str, label: str, note=None):
         self.annotations.append(dict(response_index=response_index, annotator=annotator, label=label, note=note))
 
+    def preview(self, rows: int = 5) -> list[dict]:
+        """The first responses (or prompts, when there are none) as flat rows, for a look before
+        importing: what each prompt and response became, and every verdict it carries."""
+        verdicts: dict[int, list[str]] = {}
+        for v in self.verdicts:
+            verdicts.setdefault(v["response_index"], []).append(f"{v['judge']}: {v['label']}")
+        out = []
+        for index, response in enumerate(self.responses[:rows]):
+            prompt = self.prompts[response["prompt_key"]]
+            out.append(dict(dataset=prompt["dataset"], id=prompt["source_id"], category=prompt["category"],
+                            expected=prompt["expected"], prompt=prompt["text"], model=response["model"],
+                            response=response["text"], verdicts="; ".join(verdicts.get(index, []))))
+        for prompt in list(self.prompts.values())[:rows - len(out)] if not self.responses else []:
+            out.append(dict(dataset=prompt["dataset"], id=prompt["source_id"], category=prompt["category"],
+                            expected=prompt["expected"], prompt=prompt["text"]))
+        return out
+
     def write(self, db: sqlite_utils.Database) -> ImportResult:
         if not self.prompts:
             raise SourceError(self.path, "no rows to import")
