@@ -198,9 +198,32 @@ def _expected(task: Task, sample, metadata: dict) -> str | None:
             or (labels.expected_from(metadata.get("label")) if task.vocabulary == "xstest" else None))
 
 
+#: A .eval archive that says it unpacks to more than this many times its packed size, and to more
+#: than MAX_UNPACKED bytes, is refused before inspect_ai unpacks it: JSON logs pack 4-20x, a zip bomb
+#: thousands of times.
+MAX_RATIO, MAX_UNPACKED = 200, 256 * 2**20
+
+
+def check_archive(path) -> None:
+    """Refuse an .eval archive that would unpack to an unreasonable size (hostile input stays bounded
+    in memory). The sizes come from the zip's directory, which also bounds what zipfile unpacks."""
+    import zipfile
+
+    if Path(path).suffix.lower() != ".eval" or not zipfile.is_zipfile(path):
+        return  # a JSON log, or not a zip at all: inspect_ai's reader says what is wrong with it
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    unpacked = sum(m.file_size for m in members)
+    packed = max(sum(m.compress_size for m in members), 1)
+    if unpacked > MAX_UNPACKED and unpacked > MAX_RATIO * packed:
+        raise SourceError(path, f"the archive says it unpacks to {unpacked / 2**20:,.0f} MB from "
+                          f"{packed / 2**20:,.1f} MB; refusing a likely zip bomb")
+
+
 def read_log(path, dataset: str | None = None) -> Batch:
     """One log file into a Batch (nothing written)."""
     api = inspect_log_api(path)
+    check_archive(path)
     batch = Batch(str(path))
     with reading(path):
         header = api.read_eval_log(str(path), header_only=True)

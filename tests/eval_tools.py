@@ -5,10 +5,11 @@ OpenAI-compatible model) and an ``lm_eval --log_samples`` run (its ``local-chat-
 against the same fake server).
 
 The prompts are XSTest-style (safe prompts that only sound harmful, and unsafe contrasts), written
-for these tests. The committed fixtures tests/fixtures/promptfoo_results.json and
-tests/fixtures/lm_eval/ were made with ``python tests/eval_tools.py`` (promptfoo 0.121, lm_eval
-0.4.13), so the import tests run without node or lm_eval; the tests that run the tools themselves
-need them.
+for these tests. The committed fixtures tests/fixtures/promptfoo_results.json,
+tests/fixtures/lm_eval/ and tests/fixtures/inspect_xstest_mini.eval were made with
+``python tests/eval_tools.py`` (promptfoo 0.121, lm_eval 0.4.13, inspect_ai 0.3.285), so the import
+tests of promptfoo and lm-eval files run without node or lm_eval; the tests that run the tools
+themselves need them.
 """
 
 import json
@@ -267,6 +268,7 @@ def main():
 
     fixtures = ROOT / "tests" / "fixtures"
     with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(run_inspect_xstest(Path(tmp) / "inspect"), fixtures / "inspect_xstest_mini.eval")
         executable = promptfoo_executable()
         if executable:
             shutil.copy(run_promptfoo(Path(tmp) / "pf", executable), fixtures / "promptfoo_results.json")
@@ -279,7 +281,7 @@ def main():
         stamp = samples.stem.rsplit("_", 1)[1]
         shutil.copy(samples, target / samples.name)
         shutil.copy(samples.with_name(f"results_{stamp}.json"), target / f"results_{stamp}.json")
-    print(f"wrote {fixtures / 'promptfoo_results.json'} and {target}")
+    print(f"wrote {fixtures / 'promptfoo_results.json'}, {fixtures / 'inspect_xstest_mini.eval'} and {target}")
 
 
 if __name__ == "__main__":

@@ -220,3 +220,17 @@ def test_without_inspect_ai_the_importer_says_how_to_install_it(db, tmp_path, mo
     with pytest.raises(SourceError, match=r"pip install 'inspect-ai"):
         import_file(db, "inspect", log)
     assert counts(db) == (0, 0, 0, 0)
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(db, logs, tmp_path):
+    import zipfile
+
+    bomb = tmp_path / "bomb.eval"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("header.json", "w", force_zip64=True) as member:
+            chunk = b"\0" * 2**20
+            for _ in range(300):  # 300 MB of zeros pack to a few hundred KB
+                member.write(chunk)
+    with pytest.raises(SourceError, match="zip bomb"):
+        import_file(db, "inspect", bomb)
+    assert counts(db) == (0, 0, 0, 0)
