@@ -23,6 +23,7 @@ import sqlite_utils
 
 import labels
 from analysis import agreement, bootstrap, humans
+from errors import UserError
 from exports.files import records
 from store import reads
 
@@ -178,13 +179,13 @@ def write(db: sqlite_utils.Database, folder, name: str | None = None) -> Path:
     folder = Path(folder)
     data = rows(db)
     if not data:
-        raise ValueError("the database has no prompts to export")
+        raise UserError("the database has no prompts to export")
     try:
         (folder / DATA_FILE).parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(data, schema=SCHEMA), folder / DATA_FILE)
         (folder / "README.md").write_text(card(db, data, name or folder.resolve().name), encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"{folder}: cannot write the dataset folder ({exc.strerror or exc})") from exc
+        raise UserError(f"{folder}: cannot write the dataset folder ({exc.strerror or exc})") from exc
     return folder
 
 
@@ -196,7 +197,7 @@ def push(folder, repo: str, private: bool = False) -> str:
 
     folder = Path(folder)
     if not (folder / "README.md").exists() or not (folder / DATA_FILE).exists():
-        raise ValueError(f"{folder} is not a dataset folder written by export --format hf")
+        raise UserError(f"{folder} is not a dataset folder written by export --format hf")
     api = HfApi()
     try:
         api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
@@ -204,5 +205,5 @@ def push(folder, repo: str, private: bool = False) -> str:
                           allow_patterns=["README.md", "data/*.parquet"],
                           commit_message="Refusal Review export: responses, verdicts and human labels")
     except Exception as exc:  # network, auth, a bad repo name: one sentence, no traceback
-        raise ValueError(f"hf://datasets/{repo}: upload failed ({type(exc).__name__}: {exc})") from exc
+        raise UserError(f"hf://datasets/{repo}: upload failed ({type(exc).__name__}: {exc})") from exc
     return f"{api.endpoint}/datasets/{repo}"

@@ -23,6 +23,7 @@ from pathlib import Path
 import sqlite_utils
 
 from analysis import humans
+from errors import UserError
 from sources.inspect_log import inspect_log_api, reading, response_key, task_of
 from store import export as frames
 
@@ -94,10 +95,10 @@ def write_edits(db: sqlite_utils.Database, log_path, out=None, in_place: bool = 
     beside it), or into the log itself with ``in_place``. ``dataset`` as given to the import."""
     log_path = Path(log_path)
     if in_place and out is not None:
-        raise ValueError("give either --in-place or --out, not both")
+        raise UserError("give either --in-place or --out, not both")
     target = log_path if in_place else Path(out) if out is not None else default_target(log_path)
     if not in_place and target.resolve() == log_path.resolve():
-        raise ValueError(f"{target} is the original log; pass --in-place to overwrite it")
+        raise UserError(f"{target} is the original log; pass --in-place to overwrite it")
     api = inspect_log_api(log_path)
     with reading(log_path):
         log = api.read_eval_log(str(log_path))
@@ -134,5 +135,5 @@ def write_edits(db: sqlite_utils.Database, log_path, out=None, in_place: bool = 
     try:
         api.write_eval_log(log, str(target))
     except OSError as exc:
-        raise ValueError(f"{target}: cannot write the log ({exc.strerror or exc})") from exc
+        raise UserError(f"{target}: cannot write the log ({exc.strerror or exc})") from exc
     return report

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis import agreement
+from errors import UserError
 from exports import hf_dataset
 from store import reads
 from tests.conftest import run_cli
@@ -71,7 +72,7 @@ def test_a_failed_upload_is_one_sentence(db, fixture, tmp_path, monkeypatch):
 
     monkeypatch.setattr(HfApi, "create_repo", refuse)
     folder = hf_dataset.write(db, tmp_path / "out")
-    with pytest.raises(ValueError, match=r"hf://datasets/team/x: upload failed \(PermissionError: 401"):
+    with pytest.raises(UserError, match=r"hf://datasets/team/x: upload failed \(PermissionError: 401"):
         hf_dataset.push(folder, "team/x")
-    with pytest.raises(ValueError, match="not a dataset folder"):
+    with pytest.raises(UserError, match="not a dataset folder"):
         hf_dataset.push(tmp_path, "team/x")

@@ -36,7 +36,7 @@ def test_the_preview_is_what_the_importer_reads_and_writes_nothing(db):
 def test_only_reviewers_and_admins_import_in_the_app(db):
     users.set_role(db, "ada", "admin")
     users.set_role(db, "vic", "viewer")
-    with pytest.raises(PermissionError, match="vic has the viewer role"):
+    with pytest.raises(users.RoleError, match="vic has the viewer role"):
         import_as(db, "vic", "promptfoo", FIXTURES / "promptfoo_results.json")
     assert counts(db) == (0, 0, 0, 0)
     result = import_as(db, "rita", "promptfoo", FIXTURES / "promptfoo_results.json")
