@@ -232,8 +232,8 @@ def report(ctx, source, selection, as_json):
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "coconot", "inspect", "hf"]),
               required=True,
               help="jsonl is what 'import refusal-review' reads back; coconot is CoCoNot's own field names; "
-                   "inspect writes human labels into the inspect_ai log OUT as score edits; hf writes a "
-                   "Hugging Face dataset folder OUT.")
+                   "inspect writes the human labels as score edits into a copy of the inspect_ai log OUT "
+                   "(or OUT itself with --in-place); hf writes a Hugging Face dataset folder OUT.")
 @click.option("--history", is_flag=True, help="Every label row ever written, not only the current labels.")
 @click.argument("out", type=click.Path())
 @click.option("--in-place", is_flag=True, help="inspect: edit the log itself instead of writing LOG.reviewed.eval.")
