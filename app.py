@@ -18,6 +18,7 @@ pages = [
     st.Page("pages/results.py", title="Results", icon=":material/leaderboard:", url_path="results"),
     st.Page("pages/categories.py", title="Categories", icon=":material/category:", url_path="categories"),
     st.Page("pages/showcase.py", title="Showcases", icon=":material/slideshow:", url_path="showcase"),
+    st.Page("pages/import.py", title="Import", icon=":material/upload_file:", url_path="import"),
     st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),
     st.Page("pages/run.py", title="Run", icon=":material/play_circle:", url_path="run"),
     st.Page("pages/users.py", title="Users", icon=":material/group:", url_path="users"),

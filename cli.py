@@ -1,6 +1,6 @@
 """Refusal Review from the shell: the same functions the app calls, for batch work.
 
-    python cli.py [--db PATH] import KIND FILE [options]
+    python cli.py [--db PATH] import KIND FILE... [options]
     python cli.py fetch coconot|orbench|xstest
     python cli.py stats --json
     python cli.py search QUERY [SELECTION] [--limit N] [--json]
@@ -14,6 +14,8 @@ SELECTION is the Review page's filter as options: --dataset, --category, --subca
 --expected, --model (--responses-of where --model names the judging or answering model), --judged-by,
 --judge-label, --human-status, --search.
     python cli.py export --format csv|jsonl|parquet|coconot [--history] OUT
+    python cli.py export --format inspect LOG [--to EDITED | --in-place]
+    python cli.py export --format hf DIR [--push-to-hub OWNER/NAME]
     python cli.py users list | users set-role NAME admin|reviewer|viewer | users self-signup on|off
 """
 
@@ -86,29 +88,26 @@ def open_db(ctx, readonly: bool | None = None):
 
 @cli.command("import")
 @click.argument("kind", type=click.Choice(sorted(sources.IMPORTERS)))
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--set", "set_", help="Benchmark split: CoCoNot original|contrast|pref; OR-Bench 80k|hard-1k|toxic.")
 @click.option("--model", help="Model that wrote the responses in the file.")
-@click.option("--dataset", help="Dataset name for generic files.")
+@click.option("--dataset", help="Dataset name for generic files (and to override an eval log's own).")
 @click.option("--map", "mapping", multiple=True, help="Generic files: field=column, e.g. prompt=question.")
 @click.pass_context
-def import_(ctx, kind, file, set_, model, dataset, mapping):
-    """Import FILE of KIND into the database, all or nothing."""
+def import_(ctx, kind, files, set_, model, dataset, mapping):
+    """Import FILES of KIND into the database, all or nothing (an inspect log may be a folder of logs)."""
     given = {"set": set_, "model": model, "dataset": dataset, "map": mapping}
-    takes = {  # importer argument -> option
-        "coconot": {"coconot_set": "set", "model": "model"},
-        "orbench": {"orbench_set": "set", "model": "model"},
-        "xstest": {"model": "model"},
-        "open-instruct": {"coconot_set": "set", "model": "model"},
-        "generic": {"dataset": "dataset", "mapping": "map", "model": "model"},
-        "refusal-review": {},
-    }[kind]
+    option_of = {"coconot_set": "set", "orbench_set": "set", "model": "model", "dataset": "dataset", "mapping": "map"}
+    takes = {argument: option_of[argument] for argument in sources.KINDS[kind].options}  # importer argument -> option
     unused = [f"--{option}" for option, value in given.items() if value and option not in takes.values()]
     if unused:
         raise click.UsageError(f"{', '.join(unused)} does not apply to {kind} files")
     options = {argument: given[option] for argument, option in takes.items()}
-    result = sources.import_file(open_db(ctx), kind, file, **options)
-    click.echo(result.summary())
+    db = open_db(ctx)
+    with store.write_transaction(db):  # several files: all of them or none
+        results = [sources.import_file(db, kind, file, **options) for file in files]
+    for result in results:
+        click.echo(result.summary())
 
 
 @cli.command()
@@ -230,16 +229,46 @@ def report(ctx, source, selection, as_json):
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "coconot"]), required=True,
-              help="jsonl is what 'import refusal-review' reads back; coconot is CoCoNot's own field names.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "coconot", "inspect", "hf"]),
+              required=True,
+              help="jsonl is what 'import refusal-review' reads back; coconot is CoCoNot's own field names; "
+                   "inspect writes the human labels as score edits into a copy of the inspect_ai log OUT "
+                   "(or OUT itself with --in-place); hf writes a Hugging Face dataset folder OUT.")
 @click.option("--history", is_flag=True, help="Every label row ever written, not only the current labels.")
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path())
+@click.option("--in-place", is_flag=True, help="inspect: edit the log itself instead of writing LOG.reviewed.eval.")
+@click.option("--to", "edited", type=click.Path(dir_okay=False),
+              help="inspect: where to write the edited log (default: <log>.reviewed.<ext> beside it).")
+@click.option("--reference", default="human", show_default=True,
+              help="inspect: 'human' (each item's majority label; ties left out) or one annotator's name.")
+@click.option("--dataset", help="inspect: the dataset the log was imported into, if --dataset was given then.")
+@click.option("--push-to-hub", "repo", help="hf: upload the folder to this dataset repo (owner/name).")
+@click.option("--private", is_flag=True, help="hf: create the hub repo private.")
 @click.pass_context
-def export(ctx, fmt, history, out):
+def export(ctx, fmt, history, out, in_place, edited, reference, dataset, repo, private):
     """Export prompts, responses, verdicts and human labels to OUT (same files as the Export page)."""
+    used = {"--in-place": in_place, "--to": edited, "--dataset": dataset, "--push-to-hub": repo, "--private": private,
+            "--reference": reference != "human", "--history": history}
+    allowed = {"inspect": {"--in-place", "--to", "--dataset", "--reference"}, "hf": {"--push-to-hub", "--private"}}
+    wrong = [o for o, v in used.items() if v and o not in allowed.get(fmt, {"--history"})]
+    if wrong:
+        raise click.UsageError(f"{', '.join(wrong)} does not apply to --format {fmt}")
+    db = open_db(ctx, readonly=True)
+    if fmt == "inspect":
+        from exports import inspect_edits
+
+        click.echo(inspect_edits.write_edits(db, out, edited, in_place, reference, dataset).summary())
+        return
+    if fmt == "hf":
+        from exports import hf_dataset
+
+        click.echo(f"wrote {hf_dataset.write(db, out)}")
+        if repo:
+            click.echo(f"uploaded to {hf_dataset.push(out, repo, private=private)}")
+        return
     from exports import files
 
-    for path in files.write(open_db(ctx, readonly=True), fmt, out, history):
+    for path in files.write(db, fmt, out, history):
         click.echo(f"wrote {path}")
 
 

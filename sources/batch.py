@@ -29,6 +29,13 @@ class ImportResult:
     verdicts_added: int
     annotations_added: int
 
+    @classmethod
+    def combined(cls, path: str, results: list["ImportResult"]) -> "ImportResult":
+        """One result for several files imported together (a folder of logs)."""
+        return cls(path, sorted({d for r in results for d in r.datasets}), sum(r.prompts for r in results),
+                   sum(r.responses for r in results), sum(r.verdicts_added for r in results),
+                   sum(r.annotations_added for r in results))
+
     def summary(self) -> str:
         return (f"{self.path}: {self.prompts} prompts, {self.responses} responses, "
                 f"{self.verdicts_added} new verdicts, {self.annotations_added} new annotations "
@@ -51,16 +58,22 @@ class Batch:
 
         self.origin = self.origin or f"import:{Path(self.path).name}"
 
-    def add_prompt(self, line: int, dataset: str, source_id: str, text: str, *, split=None, category=None,
+    def add_prompt(self, line: int | str, dataset: str, source_id: str, text: str, *, split=None, category=None,
                    subcategory=None, expected=None, metadata=None) -> tuple[str, str]:
+        """``line`` is the row's line, or for a file without lines (a JSON document, an eval log)
+        the path of the record in it, e.g. ``results[3]``, which errors then name as the field."""
         key = (dataset, str(source_id))
         if expected is None:
             expected = labels.expected_for(dataset, split)
         known = self.prompts.get(key)
         if known is not None:
             if known["text"] != text:
+                first = self._lines[key]
+                if isinstance(line, str):
+                    raise SourceError(self.path, f"duplicate id {source_id!r} with a different prompt than {first}",
+                                      field=f"{line}.id")
                 raise SourceError(self.path, f"duplicate id {source_id!r} with a different prompt than line "
-                                  f"{self._lines[key]}", line=line, field="id")
+                                  f"{first}", line=line, field="id")
             return key
         self.prompts[key] = dict(dataset=dataset, split=split, source_id=str(source_id), category=category,
                                  subcategory=subcategory, text=text, expected=expected, metadata=metadata or {})
@@ -78,6 +91,23 @@ class Batch:
 
     def add_annotation(self, response_index: int, annotator: str, label: str, note=None):
         self.annotations.append(dict(response_index=response_index, annotator=annotator, label=label, note=note))
+
+    def preview(self, rows: int = 5) -> list[dict]:
+        """The first responses (or prompts, when there are none) as flat rows, for a look before
+        importing: what each prompt and response became, and every verdict it carries."""
+        verdicts: dict[int, list[str]] = {}
+        for v in self.verdicts:
+            verdicts.setdefault(v["response_index"], []).append(f"{v['judge']}: {v['label']}")
+        out = []
+        for index, response in enumerate(self.responses[:rows]):
+            prompt = self.prompts[response["prompt_key"]]
+            out.append(dict(dataset=prompt["dataset"], id=prompt["source_id"], category=prompt["category"],
+                            expected=prompt["expected"], prompt=prompt["text"], model=response["model"],
+                            response=response["text"], verdicts="; ".join(verdicts.get(index, []))))
+        for prompt in list(self.prompts.values())[:rows - len(out)] if not self.responses else []:
+            out.append(dict(dataset=prompt["dataset"], id=prompt["source_id"], category=prompt["category"],
+                            expected=prompt["expected"], prompt=prompt["text"]))
+        return out
 
     def write(self, db: sqlite_utils.Database) -> ImportResult:
         if not self.prompts:

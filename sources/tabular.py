@@ -29,6 +29,41 @@ BY_NAME = ("prompt", "id", "category", "subcategory", "split", "expected", "resp
 FIELDS = SINGLE + ("judge_label",)
 
 
+#: Column names a field is guessed from (the Import page's starting mapping), most telling first.
+GUESSES = {
+    "prompt": ("prompt", "question", "input", "instruction", "query", "request"),
+    "response": ("response", "answer", "output", "completion", "reply", "generation"),
+    "model": ("model", "model_name", "model_id", "provider"),
+    "id": ("id", "uid", "sample_id", "prompt_id", "idx"),
+    "category": ("category", "type", "topic"),
+    "subcategory": ("subcategory", "sub_category", "subtype"),
+    "expected": ("expected", "expected_behaviour", "expected_behavior"),
+    "split": ("split", "subset"),
+    "label": ("label", "human_label", "annotation", "gold_label"),
+    "annotator": ("annotator", "rater", "labeller", "labeler"),
+}
+
+
+def guess_mapping(columns) -> dict[str, str]:
+    """{field: column} guessed from column names: a column named exactly as a field's word first,
+    then one whose name has that word as a part (``question_text`` -> prompt); each column at
+    most once, fields in GUESSES order. A starting point for a person to correct, never used
+    without being shown."""
+    def parts(column: str) -> list[str]:
+        return str(column).strip().lower().replace("-", "_").replace(" ", "_").split("_")
+
+    taken: set[str] = set()
+    found = {}
+    for field, words in GUESSES.items():
+        for test in (lambda c, w: "_".join(parts(c)) == w, lambda c, w: w in parts(c)):
+            match = next((c for w in words for c in columns if c not in taken and test(c, w)), None)
+            if match is not None:
+                found[field] = match
+                taken.add(match)
+                break
+    return found
+
+
 def parse_mapping(path, mapping) -> tuple[dict[str, str], list[str]]:
     """``["prompt=question", ...]`` (or a dict) -> ({field: column}, [judge label columns])."""
     pairs = mapping.items() if isinstance(mapping, dict) else [_split(path, m) for m in mapping or ()]

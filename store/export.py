@@ -8,7 +8,7 @@ current label, or with ``history=True`` every row ever written, withdrawals and 
 import pandas as pd
 import sqlite_utils
 
-from store import reads
+from store import reads, writes
 
 
 def rows_frame(db: sqlite_utils.Database) -> pd.DataFrame:
@@ -46,3 +46,18 @@ def category_paths(db: sqlite_utils.Database) -> dict[str, tuple[str, str | None
                UNION ALL SELECT up.name, c.id, c.parent_id, up.depth + 1
                FROM categories c JOIN up ON c.id = up.parent_id WHERE up.depth < 100)
            SELECT up.name, c.name FROM up JOIN categories c ON c.id = up.id WHERE up.parent_id IS NULL""")}
+
+
+def find_responses(db: sqlite_utils.Database, keys) -> dict[tuple[str, str, str, str], int]:
+    """(dataset, source_id, model, text) -> response id, for the keys the store holds: how a file
+    that left the app (an eval log) finds its rows again. One indexed lookup per key."""
+    found = {}
+    for key in set(keys):
+        dataset, source_id, model, text = key
+        row = db.execute(
+            """SELECT r.id FROM responses r JOIN prompts p ON p.id = r.prompt_id
+               WHERE p.dataset = ? AND p.source_id = ? AND r.model = ? AND r.text_hash = ?""",
+            [dataset, source_id, model, writes.text_hash(text)]).fetchone()
+        if row:
+            found[key] = row[0]
+    return found

@@ -38,6 +38,12 @@ def is_demo(db: sqlite_utils.Database) -> bool:
     return db.execute("SELECT EXISTS (SELECT 1 FROM responses WHERE origin = 'demo')").fetchone()[0] == 1
 
 
+def first_source_id(db: sqlite_utils.Database, dataset: str) -> str | None:
+    """The id of a dataset's first stored prompt: where a link to review a fresh import opens."""
+    row = db.execute("SELECT source_id FROM prompts WHERE dataset = ? ORDER BY id LIMIT 1", [dataset]).fetchone()
+    return row[0] if row else None
+
+
 def responses_frame(db: sqlite_utils.Database, selection: Selection = Selection(),
                     labelled_only: bool = False) -> pd.DataFrame:
     """One row per selected response: response_id, prompt_id, source_id, dataset, split, category,

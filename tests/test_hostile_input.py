@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import store
 from sources import IMPORTERS, SourceError, import_file
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, skip_or_fail
 
 # kind -> (a valid fixture of that kind, the options a user would pass)
 CASES = {
@@ -25,6 +25,9 @@ CASES = {
     "open-instruct": ("open_instruct_predictions.jsonl", {"model": "m"}),
     "generic": ("generic_small.csv", {"dataset": "mine", "model": "m", "mapping": ["prompt=question", "response=answer"]}),
     "refusal-review": (None, {}),  # our own export: built in _refusal_review_sample
+    "inspect": ("inspect_xstest_mini.eval", {}),  # made by a real inspect_ai eval (tests/eval_tools.py)
+    "promptfoo": ("promptfoo_results.json", {}),
+    "lm-eval": ("lm_eval/samples_refusal_mini_2026-11-30T00-35-45.249850.jsonl", {"model": "m"}),
 }
 
 
@@ -37,7 +40,12 @@ def _sample(kind: str) -> tuple[str, bytes]:
     if name is None:
         row = {"id": "r1", "dataset": "mine", "category": "c", "prompt": "p", "model": "m", "response": "r"}
         return "export.jsonl", (json.dumps(row) + "\n").encode()
-    return name, (FIXTURES / name).read_bytes()
+    if kind == "inspect":
+        try:
+            import inspect_ai  # noqa: F401
+        except ImportError:
+            skip_or_fail("inspect_ai is not installed (pip install -r requirements-test.txt)")
+    return Path(name).name, (FIXTURES / name).read_bytes()
 
 
 def _counts(db):
@@ -79,8 +87,11 @@ def _mutate(data: bytes, op: str, pos: float, blob: bytes) -> bytes:
         return data[:at] + b"\x00" + data[at:]
     if op == "latin1":  # a stretch of text saved in another encoding
         return data[:at] + "café naïve ½".encode("latin-1") + data[at:]
-    if op == "utf16":
-        return data.decode("utf-8").encode("utf-16")
+    if op == "utf16":  # the file re-saved as UTF-16 (a binary log's bytes taken as Latin-1 first)
+        try:
+            return data.decode("utf-8").encode("utf-16")
+        except UnicodeDecodeError:
+            return data.decode("latin-1").encode("utf-16")
     if op == "duplicate-line":
         lines = data.splitlines(keepends=True)
         return b"".join(lines + lines[1:2])
