@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,27 @@ def run_cli(db_file, *args, **kwargs) -> subprocess.CompletedProcess:
     """``python cli.py --db DB_FILE ARGS`` as a user runs it, output captured as text."""
     return subprocess.run([sys.executable, str(ROOT / "cli.py"), "--db", str(db_file), *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, **kwargs)
+
+
+def finishes(work, *args, within: float = 120.0):
+    """``work(*args)`` run on a thread; the test fails if it has not returned after ``within`` seconds.
+    A generous bound only a hang or a super-linear blow-up misses (speed itself is measured in bench/).
+    An exception in ``work`` is raised here."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = work(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(within)
+    assert not thread.is_alive(), f"{getattr(work, '__name__', work)} did not finish within {within:.0f} s"
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
 
 
 def skip_or_fail(reason: str):

@@ -6,13 +6,12 @@ and is made in bounded time.
 on) plus the rule Streamlit's own renderer adds: URL- and address-shaped text becomes a link even
 when escaped, so no such text may reach it outside code. The browser tests check the real thing."""
 
-import threading
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from tests.conftest import finishes
 from ui import display, markdown
 
 FULL = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
@@ -44,17 +43,6 @@ def visible(text: str, parser=markdown._PARSER) -> str:
             if child.type in ("text", "code_inline"):
                 seen.append(child.content)
     return "".join("".join(seen).split())
-
-
-def finishes(work, *args, within: float = 120.0):
-    """Run ``work`` on a thread; fail if it has not returned after ``within`` seconds (a generous
-    bound that only a hang or a super-linear blow-up can miss: speed itself is measured in bench/)."""
-    out = {}
-    thread = threading.Thread(target=lambda: out.setdefault("value", work(*args)), daemon=True)
-    thread.start()
-    thread.join(within)
-    assert not thread.is_alive(), f"{getattr(work, '__name__', work)} did not finish within {within:.0f} s"
-    return out["value"]
 
 
 @pytest.mark.parametrize("text", [
