@@ -71,6 +71,19 @@ def finishes(work, *args, within: float = 120.0):
     return out["value"]
 
 
+SIGN_IN_SECRETS = {"auth": {  # an [auth] section: the app then takes identity from sign-in only
+    "redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "test-cookie-secret",
+    "client_id": "test", "client_secret": "test",
+    "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}}
+
+
+def sign_in(at, user: str):
+    """An AppTest whose visitor signed in as ``user`` (OpenID Connect configured, st.user set)."""
+    at.secrets.update(SIGN_IN_SECRETS)
+    at.user = {"is_logged_in": True, "email": user}
+    return at
+
+
 def skip_or_fail(reason: str):
     """Skip on a user's machine; fail in CI, where everything must run."""
     if os.environ.get("REFUSAL_REVIEW_REQUIRE_ALL") == "1":

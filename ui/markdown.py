@@ -7,7 +7,7 @@ backtick), so text is parsed instead (markdown-it-py, CommonMark with GFM tables
 strikethrough) and written back out from an allow-list of node types: paragraphs, headings, lists,
 block quotes, tables, emphasis, strong, strikethrough, line breaks, code spans and code blocks.
 
-- Everything else is text, and all text is written with every ASCII punctuation character
+- Everything else is text, and all text is written with every character that could make markup
   backslash-escaped, so the renderer can build nothing from it: link and image syntax, raw HTML
   and autolinks are never parsed (those rules are off) and show as the characters they are.
 - Streamlit's renderer turns URL- and e-mail-shaped text into links even when escaped (the GFM
@@ -36,7 +36,12 @@ BUDGET = 15_000  # the most a text may cost and still be formatted (bench/render
 _INLINE_MARKS = "`*_~|\\"
 _PARSER = MarkdownIt("commonmark", {"maxNesting": 20}).enable(["table", "strikethrough"]).disable(
     ["link", "image", "autolink", "html_inline", "html_block", "entity", "reference"])
-_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character: all may be backslash-escaped
+# Backslash-escaped in text: everything markdown (or Streamlit's renderer) builds inline markup from,
+# anywhere in a line; and, at the start of a line, what opens a block (# heading, > quote, - + list,
+# = setext heading, "1." or "1)" numbered list). Other punctuation means nothing without these
+# (a link needs [, an entity &, an image ![), so "read-only (v2)" stays readable in messages.
+_MARKUP_CHARS = re.compile(r"([\\`*_\[\]<&~$|])")
+_LINE_START = re.compile(r"^([ \t]*)(?:([#>+=-])|(\d+)([.)]))", re.MULTILINE)
 _WORD = re.compile(r"\S+")
 _BACKTICKS = re.compile(r"`+")
 _LANGUAGE = re.compile(r"[\w+#.-]{1,30}")
@@ -90,10 +95,17 @@ def _write(parts, in_table: bool = False) -> str:
         if code:
             out.append(code_span("".join(code), in_table))
             code = []
-        out.append(_PUNCT.sub(r"\\\1", chars) if kind == "text" else chars)
+        out.append(_plain(chars) if kind == "text" else chars)
     if code:
         out.append(code_span("".join(code), in_table))
     return "".join(out)
+
+
+def _plain(text: str) -> str:
+    """``text`` with every character that could make markup backslash-escaped (see _MARKUP_CHARS)."""
+    text = _MARKUP_CHARS.sub(r"\\\1", text)
+    return _LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"),
+                           text)
 
 
 def code_span(content: str, in_table: bool = False) -> str:
@@ -176,8 +188,12 @@ class _Writer:
         kind = tok.type.removesuffix("_open")
         if kind == "paragraph":
             return _inline(self.tokens[i + 1].children or [])
-        if kind == "heading":
-            return "#" * int(tok.tag[1:]) + " " + _inline(self.tokens[i + 1].children or [])
+        if kind == "heading":  # a # ending the text would read as the heading's closing sequence
+            text = _inline(self.tokens[i + 1].children or [])
+            body = text[:-1]
+            if text.endswith("#") and (len(body) - len(body.rstrip("\\"))) % 2 == 0:  # not already escaped
+                text = body + "\\#"
+            return "#" * int(tok.tag[1:]) + " " + text
         if kind == "blockquote":
             return _indent(self.markdown(i + 1, end), "> ", "> ", ">")
         if kind in ("bullet_list", "ordered_list"):
