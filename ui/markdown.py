@@ -19,12 +19,13 @@ block quotes, tables, emphasis, strong, strikethrough, line breaks, code spans a
 
 Time is linear in the text: markdown-it's rules that can be slow on crafted text (links, images,
 references, HTML) are off, and inline output is written from the flat token stream (no recursion on
-nesting). Linear is not yet fast: markdown-it-py spends up to ~50 µs per token on a busy machine,
-and a crafted 100 KB text can hold 100,000 tokens. So ``cost`` estimates the parse before it runs
-(a tenth per character, one per inline mark, seven per line: each line can open several blocks),
-and a text over ``BUDGET`` is not formatted at all: the caller shows its exact characters.
-Ordinary responses cost a few thousand; bench/render_bench.py measures the worst cases at the
-budget.
+nesting). Linear is not yet fast:
+markdown-it-py spends up to ~50 µs per token on a busy machine, and a crafted 100 KB text can hold
+100,000 tokens. So ``cost`` estimates the parse before it runs, from what each kind of character
+cost in bench/render_bench.py (a line can open several blocks, a ``|`` a table cell, ``*`` and ``_``
+emphasis; the inline parser stops at each other markup character; plain text is cheap), and a
+text over ``BUDGET`` is not formatted at all: the caller shows its exact characters. Ordinary
+responses cost a few thousand; the bench measures the worst cases at the budget.
 """
 
 import re
@@ -32,8 +33,8 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 
-BUDGET = 15_000  # the most a text may cost and still be formatted (bench/render_bench.py: under 1 s)
-_INLINE_MARKS = "`*_~|\\"
+BUDGET = 45_000  # the most a text may cost and still be formatted (bench/render_bench.py: under 1 s)
+_STOPS = "!#$%&+-:<=>@[\\]^`{}"  # where markdown-it's inline parser stops, besides the weighted ones below
 _PARSER = MarkdownIt("commonmark", {"maxNesting": 20}).enable(["table", "strikethrough"]).disable(
     ["link", "image", "autolink", "html_inline", "html_block", "entity", "reference"])
 # Backslash-escaped in text: everything markdown (or Streamlit's renderer) builds inline markup from,
@@ -51,8 +52,9 @@ _ALIGN = {"text-align:left": ":--", "text-align:right": "--:", "text-align:cente
 
 
 def cost(text: str) -> int:
-    """What formatting ``text`` would cost, in units of about one token (see the module's docstring)."""
-    return len(text) // 10 + 7 * text.count("\n") + sum(map(text.count, _INLINE_MARKS))
+    """What formatting ``text`` would cost, in units of a few microseconds (see the module's docstring)."""
+    return (len(text) // 30 + sum(map(text.count, _STOPS)) + 3 * text.count("~")
+            + 7 * (text.count("*") + text.count("_")) + 15 * text.count("|") + 33 * text.count("\n"))
 
 
 def within_budget(text: str) -> bool:
