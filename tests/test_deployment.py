@@ -205,3 +205,14 @@ def test_a_hostile_link_parameter_is_quoted_as_text(served, page, query, element
     for message in quoted:
         assert_inert(message)
         assert "".join(repr(HOSTILE_LINK).split()) in visible(message, FULL)  # shown as its characters
+
+
+def test_the_list_is_a_folder_or_files_and_the_default_comes_first(tmp_path, monkeypatch):
+    for name in ("a.db", "b.db"):
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(tmp_path / "b.db"))
+    monkeypatch.setenv("REFUSAL_REVIEW_DATABASES", f"{tmp_path / 'a.db'}:{tmp_path / 'b.db'}:{tmp_path / 'new.db'}")
+    assert list(deployment.databases()) == ["b", "a", "new"]  # a listed file may be new: the operator named it
+    monkeypatch.setenv("REFUSAL_REVIEW_DATABASES", str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    assert deployment.databases() == {"b": str(tmp_path / "b.db")}

@@ -75,6 +75,7 @@ def databases() -> dict[str, str]:
     elif listed:
         paths += [p for p in listed.split(os.pathsep) if p.strip()]
     named = {}
+    paths = paths or [default]  # an empty folder: the default, so the app can say what is wrong with it
     for path in paths:
         name = Path(path).name.removesuffix(".db") or path
         if name in named and os.path.abspath(named[name]) != os.path.abspath(path):
