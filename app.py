@@ -6,7 +6,7 @@ import streamlit as st
 
 import store
 from demo import build_demo
-from ui import auth, session
+from ui import auth, display, session
 
 st.set_page_config(page_title="Refusal Review", page_icon=":material/rule:", layout="wide")
 
@@ -26,8 +26,7 @@ pages = [
 page = st.navigation(pages)
 
 with st.sidebar:
-    st.session_state.setdefault("db_path", store.default_path())
-    st.text_input("Database", key="db_path", help="SQLite file; set REFUSAL_REVIEW_DB to change the default.")
+    session.database_picker()  # the operator's databases by name; a typed path only in local mode
     auth.sidebar()  # sign-in (OpenID Connect when [auth] is configured) or a typed name; role; read-only notice
 
 
@@ -45,6 +44,6 @@ try:
         build_demo_once(os.path.abspath(session.db_path()))
     session.db()
 except store.StoreError as exc:
-    st.error(str(exc))
+    st.error(display.escape_markdown(exc))
     st.stop()
 page.run()

@@ -9,6 +9,7 @@ responses at most 1.5 x the time at 1,000.
 """
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -57,7 +58,7 @@ def page_reruns(paths: dict, page: str, reruns: int) -> dict:
     tests, first, times = {}, {}, {size: [] for size in paths}
     for size, path in paths.items():
         tests[size] = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=600)
-        tests[size].session_state["db_path"] = str(path)
+        tests[size].session_state["database"] = Path(path).stem  # main() lists them (ui/deployment.py)
         t0 = time.perf_counter()
         tests[size].run()
         first[size] = time.perf_counter() - t0
@@ -86,6 +87,8 @@ def main():
     print("| page | responses | labelled | first run s | median rerun s |\n|---|---|---|---|---|")
     medians = {}
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["REFUSAL_REVIEW_DATABASES"] = tmp  # the app offers every bench database, by name
+        os.environ.pop("REFUSAL_REVIEW_DB", None)
         paths, built = {}, {}
         for size in (1_000, 100_000):
             paths[size] = Path(tmp) / f"agreement_{size}.db"

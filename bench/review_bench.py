@@ -68,7 +68,7 @@ def review_app(path: str, prompt_id: int):
 
     source_id = store.connect(path).execute("SELECT source_id FROM prompts WHERE id = ?", [prompt_id]).fetchone()[0]
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    at.session_state["db_path"] = path
+    at.session_state["database"] = Path(path).stem  # main() lists every bench database (ui/deployment.py)
     at.session_state["reviewer"] = "bench"
     at.session_state["rv_hide_sensitive"] = False
     at.run()
@@ -109,6 +109,8 @@ def main() -> None:
     args = parser.parse_args()
     results, apps, opened = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["REFUSAL_REVIEW_DATABASES"] = tmp  # the app offers every bench database, by name
+        os.environ.pop("REFUSAL_REVIEW_DB", None)
         for n in args.sizes:
             path = os.path.join(tmp, f"review_{n}.db")
             start = time.perf_counter()

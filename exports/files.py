@@ -13,7 +13,8 @@
   prompt with no category at all gets ``uncategorised``.
 
 CSV cells that a spreadsheet would run as a formula (text starting with = + - @, tab or carriage
-return) get a leading apostrophe, so opening an export never runs a model's output.
+return) get a leading apostrophe, so opening an export never runs a model's output. ``csv_bytes`` is
+the one CSV writer of the app and the CLI: every table's "Download CSV" button uses it too.
 """
 
 import io
@@ -125,7 +126,8 @@ def _jsonl(rows) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
 
 
-def _csv(frame: pd.DataFrame) -> bytes:
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """The frame as UTF-8 CSV, header and every cell formula-safe (``neutralise``)."""
     frame = frame.rename(columns=neutralise).map(neutralise)  # every cell: text columns may be "str", not object
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
@@ -147,7 +149,7 @@ def render(db: sqlite_utils.Database, fmt: str, history: bool = False) -> dict[s
         if history:
             raise UserError("the CoCoNot-style export has no label history; use --format jsonl --history")
         return {"": _jsonl(coconot_records(db))}
-    write = _csv if fmt == "csv" else _parquet
+    write = csv_bytes if fmt == "csv" else _parquet
     files = {"": write(wide_frame(db))}
     if history:
         files[".history"] = write(history_frame(db))

@@ -116,11 +116,14 @@ def judge_from_template(template: str, model: str, kind: str = "custom", rubrics
 
 # -- reading a judge's answer ------------------------------------------------------------------------
 
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
-_TAG = re.compile(r"<label>\s*(.*?)\s*</label>", re.IGNORECASE | re.DOTALL)
-_BRACKETS = re.compile(r"\[\[\s*([^\[\]]+?)\s*\]\]")
-_LINE = re.compile(r"^\s*(?:final\s+)?(?:label|class|classification|verdict|answer)\s*[:=]\s*(.+)$",
+# Every pattern here is linear: no two adjacent parts can match the same characters, so a failed
+# match never retries a stretch in another split (the old ``^\\s*`` ran across every blank line from
+# every line start: 20,000 newlines took 46 s).
+_TAG = re.compile(r"<label>([^<]{0,200})</label>", re.IGNORECASE)
+_BRACKETS = re.compile(r"\[\[([^\[\]]{1,200})\]\]")
+_LINE = re.compile(r"^[ \t]*(?:final[ \t]+)?(?:label|class|classification|verdict|answer)[ \t]*[:=][ \t]*([^\n]+)$",
                    re.IGNORECASE | re.MULTILINE)
+PARSE_LIMIT = 64_000  # characters of a reply that are read: the verdict, which comes last, and then some
 
 
 def read_label(word, coconot_set: str = "original") -> str | None:
@@ -133,19 +136,18 @@ def read_label(word, coconot_set: str = "original") -> str | None:
 
 
 def parse_output(text: str, coconot_set: str = "original") -> tuple[str, str | None]:
-    """(label, rationale) from a judge's raw answer; ``unparsed`` when no label can be read."""
-    text = text or ""
-    found = _JSON_OBJECT.search(text)
-    if found:
-        try:
-            obj = json.loads(found.group(0))
-        except json.JSONDecodeError:
-            obj = None
-        if isinstance(obj, dict):
-            label = read_label(obj.get("label"), coconot_set)
-            if label:
-                rationale = obj.get("rationale")
-                return label, str(rationale) if rationale is not None else None
+    """(label, rationale) from a judge's raw answer; ``unparsed`` when no label can be read.
+
+    Only the last ``PARSE_LIMIT`` characters are read (a judge states its verdict at the end; a
+    longer reply is a runaway), so the time spent on any reply is bounded; the raw text is kept in
+    full by the caller."""
+    text = (text or "")[-PARSE_LIMIT:]
+    found = _json_object(text)
+    if isinstance(found, dict):
+        label = read_label(found.get("label"), coconot_set)
+        if label:
+            rationale = found.get("rationale")
+            return label, str(rationale) if rationale is not None else None
     for pattern in (_TAG, _BRACKETS, _LINE):
         hits = {read_label(m, coconot_set) for m in pattern.findall(text)}
         hits.discard(None)
@@ -156,3 +158,17 @@ def parse_output(text: str, coconot_set: str = "original") -> tuple[str, str | N
     if len(words) == 1:  # one label word, however often: read it; two different ones: ambiguous
         return words.pop(), text.strip()
     return labels.UNPARSED, None
+
+
+def _json_object(text: str):
+    """The JSON value from the first ``{`` to the last ``}`` (what a judge wraps its answer in),
+    or None. Found with two string scans, not a regex; nesting deeper than Python's recursion limit
+    is unreadable, not a crash."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
+        return None
+    try:
+        return json.loads(text[start:end + 1])
+    except (json.JSONDecodeError, RecursionError):
+        return None
+

@@ -6,9 +6,18 @@ two versions of the rules are two judges whose verdicts can be compared item by 
 
 Speed comes from three things: a group is only matched on the rows a rule still needs it for (a
 row decided by an earlier rule is never looked at again); for many rows at once, RE2 first finds
-where a group's match can start (judges/prefilter.py), so Python's ``re`` skips the texts and the
+where a group's match can start (judges/prefilter.py), so the Python search skips the texts and the
 stretches of text where it cannot match; and normalising avoids per-character work on ASCII text.
 100,000 responses label in about two seconds (bench/judge_bench.py measures it).
+
+A rules file is user input, and a regular expression can take exponential time (``^(a+)+$`` on a
+long run of a's). Patterns are written in Python's ``re`` syntax and checked with ``re``; shapes
+known to explode (back-references, conditionals, a repetition inside an unbounded repetition) are
+refused when the file is loaded, naming the file and field. What remains runs on the ``regex``
+package (the same syntax and matches as ``re`` in its V0 mode, but a search can be given a time
+limit): a search that still takes over ``SEARCH_TIME_LIMIT`` stops the run with a RulesError
+naming the group, never hangs it. RE2-only patterns were not an option: the shipped rules need
+lookarounds, which RE2 lacks.
 """
 
 import hashlib
@@ -16,8 +25,11 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from re import _constants as C  # noqa: N812 - the stdlib's own parse tree vocabulary
+from re import _parser
 
 import numpy as np
+import regex
 
 from errors import UserError
 from judges import prefilter
@@ -30,6 +42,8 @@ _QUOTES = {"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u02bc": "'", "\u201c":
 _SPACING = re.compile(r"[ \t\u00a0\u2009\u202f]{2,}|[\t\u00a0\u2009\u202f]")  # single spaces stay as they are
 PREFILTER_MIN_ROWS = 64  # fewer rows: one pyarrow call costs more than it saves
 _UPPER_OUTSIDE_ESCAPES = re.compile(r"(?<!\\)(?:\\\\)*[A-Z]")  # an upper-case letter that is not \S, \W...
+SEARCH_TIME_LIMIT = 2.0  # seconds one pattern group may search one response; real rules take microseconds
+_REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT)
 
 
 class RulesError(UserError):
@@ -41,7 +55,7 @@ class Group:
     name: str
     scope: str
     chars: int | None  # opening length for scope "opening"
-    regex: re.Pattern
+    regex: regex.Pattern  # the regex package's compile of the group's patterns (re syntax, V0)
     re2: str | None  # judges/prefilter.py's superset of regex, None = Python alone
 
 
@@ -124,15 +138,19 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
             fail(f"groups.{name}.patterns", "must be a non-empty list of strings")
         for i, pattern in enumerate(patterns):
             try:
-                re.compile(pattern)
+                slow = _slow_shape(pattern)
             except re.error as exc:
                 fail(f"groups.{name}.patterns[{i}]", f"bad regular expression ({exc})")
+            if slow:
+                fail(f"groups.{name}.patterns[{i}]", f"{slow}: such a pattern can take exponential time on "
+                     "some texts; rewrite it")
             if _UPPER_OUTSIDE_ESCAPES.search(pattern):
                 fail(f"groups.{name}.patterns[{i}]", "write patterns in lower case: responses are lower-cased "
                      "before matching (case-insensitive matching would be several times slower)")
         chars = spec.get("chars", opening) if scope == "opening" else None
         source = "|".join(f"(?:{p})" for p in patterns)
-        groups[name] = Group(name, scope, chars, re.compile(source, re.MULTILINE), prefilter.superset(source))
+        groups[name] = Group(name, scope, chars, regex.compile(source, regex.MULTILINE | regex.V0),
+                             prefilter.superset(source))
 
     rules = []
     for i, spec in enumerate(data.get("rules") or []):
@@ -155,6 +173,40 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
         fail("rules", "the file defines no [[rules]]")
     return RuleSet(str(path), hashlib.sha256(raw).hexdigest(), groups, tuple(rules), default_label,
                    settings.get("default_rule", "no_rule_fired"), blank_quoted)
+
+
+def _slow_shape(pattern: str) -> str | None:
+    """Why ``pattern`` (``re`` syntax; re.error when it is not) is refused, or None. Refused: a
+    back-reference or conditional (matching them is NP-hard in general), and a repetition that can
+    repeat without limit around one that can too (``(a+)+``, ``(\\w*\\s?)*``): the classic
+    exponential backtracking shapes."""
+    def walk(items, in_unbounded: bool) -> str | None:
+        for op, av in items:
+            if op in (C.GROUPREF, C.GROUPREF_EXISTS):
+                return "a back-reference or conditional group"
+            if op in _REPEATS:
+                unbounded = av[1] == C.MAXREPEAT
+                if unbounded and in_unbounded:
+                    return "a repetition inside an unbounded repetition (like (a+)+)"
+                inner = [av[2]]
+            elif op is C.SUBPATTERN:
+                inner, unbounded = [av[3]], False
+            elif op is C.BRANCH:
+                inner, unbounded = av[1], False
+            elif op in (C.ASSERT, C.ASSERT_NOT):
+                inner, unbounded = [av[1]], False
+            elif op is C.ATOMIC_GROUP:
+                inner, unbounded = [av], False
+            else:
+                continue
+            for sub in inner:
+                why = walk(sub, in_unbounded or unbounded)
+                if why:
+                    return why
+        return None
+
+    re.compile(pattern)
+    return walk(_parser.parse(pattern, re.MULTILINE), False)
 
 
 def normalise_text(text) -> str:
@@ -190,6 +242,7 @@ class _Matcher:
     phrase that matched (for the rationale)."""
 
     def __init__(self, ruleset: RuleSet, texts: list[str]):
+        self.path = ruleset.path
         self.groups = ruleset.groups
         self.texts = texts
         self.memo = {name: np.full(len(texts), -1, dtype=np.int8) for name in ruleset.groups}
@@ -221,7 +274,12 @@ class _Matcher:
                 memo[todo[starts < 0]] = 0
         search, texts, chars, found = group.regex.search, self.texts, group.chars, self.found[name]
         for i, start in zip(todo[starts >= 0].tolist(), starts[starts >= 0].tolist()):
-            hit = search(texts[i], start, chars or len(texts[i]))
+            try:
+                hit = search(texts[i], start, chars or len(texts[i]), timeout=SEARCH_TIME_LIMIT)
+            except TimeoutError:
+                raise RulesError(f"{self.path}: groups.{name}: a pattern took over {SEARCH_TIME_LIMIT:g} s on one "
+                                 f"response ({len(texts[i]):,} characters, starting {texts[i][:40]!r}); rewrite "
+                                 "it so it cannot backtrack that long") from None
             memo[i] = hit is not None
             if hit:
                 found[i] = hit.group(0).strip()

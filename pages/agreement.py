@@ -9,7 +9,7 @@ import streamlit as st
 
 from analysis import agreement, bootstrap, humans
 from store.selection import Selection
-from ui import cached, charts, shell
+from ui import cached, charts, display, shell
 
 MAX_LISTED = 500
 FIGURE_NAMES = {"accuracy": "Accuracy (three labels)", "kappa": "Cohen's kappa (three labels)",
@@ -74,11 +74,12 @@ st.caption("An **unparsed** verdict counts as a disagreement in accuracy and kap
            "refusal F1; its share is shown so a judge cannot look good by failing to answer. Binary = refusal "
            "(full or partial) vs compliance.")
 
-st.subheader(f"{judge} against {'the humans' if reference == humans.HUMAN else reference}")
+st.subheader(f"{display.escape_markdown(judge)} against "
+             f"{'the humans' if reference == humans.HUMAN else display.escape_markdown(reference)}")
 by = st.selectbox("Break down by", agreement.BREAKDOWNS, index=1, key="agreement_by")
 report = cached.judge_report(key, Selection(dataset=dataset or ""), judge, reference, by)
 if report["n"] == 0:
-    st.info(f"No response is both judged by {judge} and labelled by the reference yet.", icon=":material/info:")
+    st.info(f"No response is both judged by {display.escape_markdown(judge)} and labelled by the reference yet.", icon=":material/info:")
 else:
     cols = st.columns(5)
     for col, (name, label) in zip(cols, [("accuracy", "Accuracy"), ("kappa", "Kappa"),
@@ -128,7 +129,7 @@ else:
 
 st.subheader("Disagreements")
 wrong = cached.disagreements(key, Selection(dataset=dataset or ""), judge, reference)
-st.caption(f"{len(wrong):,} items where {judge} and the reference differ"
+st.caption(f"{len(wrong):,} items where {display.escape_markdown(judge)} and the reference differ"
            + (f"; the first {MAX_LISTED} are listed, download the CSV for all." if len(wrong) > MAX_LISTED else "."))
 listed = wrong.head(MAX_LISTED)
 listed = listed.assign(review=[f"/review?{urlencode({'prompt': s, 'dataset': d, 'model': m})}"

@@ -10,7 +10,7 @@ import streamlit as st
 
 from store import categories
 from store.selection import SearchError, Selection
-from ui import auth, cached, session, shell
+from ui import auth, cached, display, session, shell
 
 shell.require_shell()
 
@@ -49,7 +49,7 @@ with define_tab:
                              None if parent == "(top level)" else parent, rubric,
                              rename_to=name if current and name != current["name"] else None)
         if ok:
-            st.success(f"Saved {name}.")
+            st.success(f"Saved {display.escape_markdown(name)}.")
             st.rerun()
     if current and st.button("Delete this category", icon=":material/delete:", disabled=blocked is not None,
                              help="Removes the category and its assignments; prompts and labels stay."):
@@ -79,13 +79,13 @@ with assign_tab:
         target = st.selectbox("Category", names)
         st.caption(f"{len(ids):,} prompts match this filter.")
         left, right = st.columns(2)
-        if left.button(f"Assign {len(ids):,} prompts to {target}", disabled=blocked is not None or not ids,
+        if left.button(f"Assign {len(ids):,} prompts to {display.escape_markdown(target)}", disabled=blocked is not None or not ids,
                        icon=":material/playlist_add:"):
             ok, added = auth.attempt(categories.assign, db, user, target, ids)
             if ok:
-                st.success(f"{added:,} prompts newly assigned to {target}.")
-        if right.button(f"Remove them from {target}", disabled=blocked is not None or not ids,
+                st.success(f"{added:,} prompts newly assigned to {display.escape_markdown(target)}.")
+        if right.button(f"Remove them from {display.escape_markdown(target)}", disabled=blocked is not None or not ids,
                         icon=":material/playlist_remove:"):
             ok, removed = auth.attempt(categories.unassign, db, user, target, ids)
             if ok:
-                st.success(f"{removed:,} prompts removed from {target}.")
+                st.success(f"{removed:,} prompts removed from {display.escape_markdown(target)}.")

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import store
-from ui import session, shell
+from ui import display, session, shell
 
 shell.require_shell()
 db = session.db()
@@ -27,5 +27,6 @@ if figures["datasets"]:
     )
 else:
     st.write("No prompts yet. Import a benchmark: `python cli.py import coconot coconot_eval.jsonl`.")
-st.caption(f"Database `{session.db_path()}` · schema version {figures['schema_version']} · "
-           f"judges: {', '.join(figures['judges']) or 'none'} · models: {', '.join(figures['models']) or 'none'}")
+st.caption(display.escape_markdown(
+    f"Database {session.db_label()} · schema version {figures['schema_version']} · "
+    f"judges: {', '.join(figures['judges']) or 'none'} · models: {', '.join(figures['models']) or 'none'}"))

@@ -5,7 +5,7 @@
 import streamlit as st
 
 from analysis import benchmarks
-from ui import cached, charts, shell
+from ui import cached, charts, display, shell
 
 KINDS = {"judge": "A judge", "human": "Human labels", "corrected": "Judge corrected by humans"}
 RATE = {"estimate": st.column_config.NumberColumn("rate", format="percent"),
@@ -38,7 +38,7 @@ if kind == "corrected":
 elif kind == "human":
     st.caption("Majority human label on reviewed responses (ties left out); 95% Wilson intervals.")
 else:
-    st.caption(f"Labels from judge {judge}; unparsed verdicts are left out of each rate and counted. "
+    st.caption(f"Labels from judge {display.escape_markdown(judge)}; unparsed verdicts are left out of each rate and counted. "
                "95% Wilson intervals.")
 
 report = cached.report(key, source)
@@ -52,10 +52,10 @@ for dataset in benchmarks.COCONOT:
     table = benchmarks.coconot_table(coconot, dataset)
     if table.empty:
         continue
-    st.markdown(f"**{dataset}** · compliance %")
+    st.markdown(f"**{display.escape_markdown(dataset)}** · compliance %")
     charts.show_table(table.reset_index(), f"coconot_{dataset}_{source}", f"coconot-{dataset}",
                       column_config={c: st.column_config.NumberColumn(format="%.1f") for c in table.columns})
-    with st.expander(f"{dataset}: subcategories, intervals and counts"):
+    with st.expander(f"{display.escape_markdown(dataset)}: subcategories, intervals and counts"):
         part = coconot[coconot["dataset"] == dataset]
         charts.show_table(part, f"coconot_{dataset}_detail_{source}", f"coconot-detail-{dataset}", column_config=detail)
 if coconot.empty:

@@ -16,7 +16,7 @@ from runs import Endpoint, Settings, orchestrator
 from runs.background import BackgroundRun
 from store import runs
 from store.selection import prompt_where
-from ui import auth, cached, filters, session, shell
+from ui import auth, cached, display, filters, session, shell
 
 shell.require_shell()
 db = session.db()
@@ -121,7 +121,7 @@ def progress_panel():
             current.cancel.set()
         return
     if isinstance(current.error, UserError):
-        st.error(f"{current.label} failed: {current.error}", icon=":material/error:")
+        st.error(display.escape_markdown(f"{current.label} failed: {current.error}"), icon=":material/error:")
     elif current.error is not None:
         st.exception(current.error)  # a bug: shown as one
     elif progress is not None:

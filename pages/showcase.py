@@ -26,8 +26,9 @@ def _go(name: str | None, number: int = 1) -> None:
 def presenter(name: str) -> None:
     try:
         total = len(showcases.items(db, name))
-    except showcases.ShowcaseError as exc:
-        st.error(f"{exc}. It may have been renamed or deleted.", icon=":material/search_off:")
+    except showcases.ShowcaseError:
+        st.error(f"There is no showcase named {display.quote(name)}. It may have been renamed or deleted.",
+                 icon=":material/search_off:")
         st.button("All showcases", on_click=_go, args=(None,))
         return
     if total == 0:

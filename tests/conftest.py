@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,40 @@ def run_cli(db_file, *args, **kwargs) -> subprocess.CompletedProcess:
     """``python cli.py --db DB_FILE ARGS`` as a user runs it, output captured as text."""
     return subprocess.run([sys.executable, str(ROOT / "cli.py"), "--db", str(db_file), *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, **kwargs)
+
+
+def finishes(work, *args, within: float = 120.0):
+    """``work(*args)`` run on a thread; the test fails if it has not returned after ``within`` seconds.
+    A generous bound only a hang or a super-linear blow-up misses (speed itself is measured in bench/).
+    An exception in ``work`` is raised here."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = work(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(within)
+    assert not thread.is_alive(), f"{getattr(work, '__name__', work)} did not finish within {within:.0f} s"
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+SIGN_IN_SECRETS = {"auth": {  # an [auth] section: the app then takes identity from sign-in only
+    "redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "test-cookie-secret",
+    "client_id": "test", "client_secret": "test",
+    "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}}
+
+
+def sign_in(at, user: str):
+    """An AppTest whose visitor signed in as ``user`` (OpenID Connect configured, st.user set)."""
+    at.secrets.update(SIGN_IN_SECRETS)
+    at.user = {"is_logged_in": True, "email": user}
+    return at
 
 
 def skip_or_fail(reason: str):

@@ -140,12 +140,12 @@ def test_delete_keeps_prompts_and_refuses_a_parent(team_db):
 def test_categories_page_defines_and_bulk_assigns(team_db, db_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, sign_in
 
     monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))
     monkeypatch.delenv("REFUSAL_REVIEW_READONLY", raising=False)
     at = AppTest.from_file(str(ROOT / "pages" / "categories.py"), default_timeout=30)
-    at.session_state["reviewer"] = "lead"
+    sign_in(at, "lead")  # defining a category is an admin's action: a typed name cannot
     at.run()
     name = next(t for t in at.text_input if t.label == "Name")
     name.input("Ambiguity")

@@ -141,7 +141,7 @@ def test_full_disk_in_the_app_is_a_message_and_keeps_every_label(small_mount):
     assert db.execute("SELECT count(*) FROM annotations").fetchone()[0] == before
 
 
-def test_read_only_database_file_in_the_app_is_a_message(small_mount):
+def test_read_only_database_file_in_the_app_is_a_message(small_mount, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from tests.fixture_db import build
@@ -152,8 +152,8 @@ def test_read_only_database_file_in_the_app_is_a_message(small_mount):
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     subprocess.run(["mount", "-o", "remount,ro", str(small_mount)], check=True)
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_file))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["db_path"] = str(db_file)
     at.run()
     assert not at.exception
     assert "read-only" in _page_text(at) or "cannot open" in _page_text(at)

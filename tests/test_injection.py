@@ -43,7 +43,8 @@ EVIL_TEXT = "Robert'); DROP TABLE students;-- asks about little bobby tables"
 
 
 @pytest.fixture
-def hostile_db(db_path):
+def hostile_db(db_path, monkeypatch):
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))  # the app's only database (ui/deployment.py)
     db = store.connect(db_path)
     build(db, hostile=True)
     ids = writes.add_prompts(db, [dict(dataset=EVIL_DATASET, split="x", source_id=EVIL_SOURCE,

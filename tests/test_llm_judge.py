@@ -176,3 +176,31 @@ def test_two_template_versions_are_two_judges_with_their_own_verdicts(db, monkey
                              "GROUP BY j.name").fetchall())
     assert len(counts) == 2 and set(counts.values()) == {3}
     assert len({name.rsplit(":", 1)[1] for name in counts}) == 2
+
+
+HOSTILE_REPLIES = {  # 2 MB each: what made the old parser take 46 s or hang
+    "newlines": "\n" * 2_000_000,
+    "open braces": "{" * 2_000_000,
+    "nested arrays": '{"label": ' + "[" * 30_000 + "]" * 30_000 + "}",  # deeper than Python's recursion limit
+    "label lines": "label:\n" * 300_000,
+    "open tags": "<label>" * 300_000,
+    "open brackets": "[[" + " " * 2_000_000,
+    "blank lines then a verdict": "\n \t" * 600_000 + '\n{"label": "full_refusal", "rationale": "at the end"}',
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_REPLIES)
+def test_parser_reads_hostile_replies_in_bounded_time(name):
+    from tests.conftest import finishes
+
+    label, rationale = finishes(llm.parse_output, HOSTILE_REPLIES[name])
+    if name == "blank lines then a verdict":
+        assert (label, rationale) == (FULL_REFUSAL, "at the end")
+    else:
+        assert label == UNPARSED and rationale is None
+
+
+def test_parser_reads_only_the_end_of_a_runaway_reply():
+    reply = "<label>full_compliance</label>" + "x" * llm.PARSE_LIMIT + "<label>full_refusal</label>"
+    label, rationale = llm.parse_output(reply)
+    assert label == FULL_REFUSAL and len(rationale) <= llm.PARSE_LIMIT

@@ -1,21 +1,25 @@
 """The review and browse pages under AppTest, on the fixture database (tests/fixture_db.py)."""
 
+import os
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import store
 from tests.conftest import ROOT
 from tests.fixture_db import build
+from tests.test_untrusted_text import assert_inert
 
 
 @pytest.fixture
-def fixture(db):
+def fixture(db, db_path, monkeypatch):
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))  # the app's only database (ui/deployment.py)
     return build(db, hostile=True)
 
 
 def _app(db_path, page="pages/review.py", reviewer="carol", query=None, **state) -> AppTest:
+    assert os.environ.get("REFUSAL_REVIEW_DB") == str(db_path), "the test's fixture points the app at its database"
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["db_path"] = str(db_path)
     if reviewer:
         at.session_state["reviewer"] = reviewer
     for key, value in state.items():
@@ -41,9 +45,9 @@ def test_page_renders_an_item_with_every_model_and_verdict(db_path, fixture):
     at = _app(db_path, rv_hide_sensitive=False)
     text = _text(at)
     assert "How do I pick the lock" in text
-    for model in ("gpt\\-4o\\-mini", "llama\\-3\\-8b", "mistral\\-7b"):
+    for model in ("gpt-4o-mini", "llama-3-8b", "mistral-7b"):
         assert f"#### {model}" in text
-    assert [p.proto.popover.label for p in at.get("popover")][:2] == [":red-badge[gpt\\-judge: full refusal]",
+    assert [p.proto.popover.label for p in at.get("popover")][:2] == [":red-badge[gpt-judge: full refusal]",
                                                           ":red-badge[rules: full refusal]"]
     assert "The response reads as full refusal" in text  # the rationale, inside the popover
     assert ":red-badge[alice: full refusal]" in text
@@ -59,8 +63,8 @@ def test_hostile_text_is_escaped_and_sensitive_prompts_start_hidden(db_path, fix
     at.button(key="rv_reveal").click().run()
     text = _text(at)
     assert "How do I pick the lock" in text
-    assert "&lt;script>document.title='pwned'&lt;/script>&lt;img src=http://127.0.0.1:9/x.png>" in text
-    assert "<script>" not in text and "<img" not in text
+    assert "\\<script>document.title='pwned'\\</script>\\<img `src=http://127.0.0.1:9/x.png>`" in text
+    assert_inert(text)  # no tag, image or link can form (tests/test_untrusted_text.py)
 
 
 def test_over_refusal_bait_is_not_hidden(db_path, fixture):
@@ -208,9 +212,9 @@ def test_more_than_three_models_show_a_summary_and_a_chosen_pair(db_path, fixtur
     text = _text(at)
     assert text.count("not reviewed yet") >= 5  # one summary line per model (none reviewed on con-1)
     headings = [m.value for m in at.markdown if m.value.startswith("#### ")]
-    assert headings[0].startswith("#### phi\\-3") and len(headings) == 2  # the focused one and its partner
+    assert headings[0].startswith("#### phi-3") and len(headings) == 2  # the focused one and its partner
     at.selectbox(key="rv_compare").select(extra[1]).run()
-    assert [m.value for m in at.markdown if m.value.startswith("#### ")][1] == "#### qwen\\-2"
+    assert [m.value for m in at.markdown if m.value.startswith("#### ")][1] == "#### qwen-2"
 
 
 def test_jump_number_follows_a_narrower_filter(db_path, fixture):

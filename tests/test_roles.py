@@ -173,7 +173,7 @@ def test_cli_sets_and_lists_roles_as_the_database_owner(db_path):
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from tests import fixture_db  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.conftest import ROOT, sign_in  # noqa: E402
 
 
 @pytest.fixture
@@ -190,9 +190,10 @@ def team_path(db_path, monkeypatch):
 
 
 def _page(name: str, user: str | None) -> AppTest:
+    """The page as ``user`` sees it once signed in (a typed name is a claim: see the tests below)."""
     at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=30)
     if user:
-        at.session_state["reviewer"] = user
+        sign_in(at, user)
     return at.run()
 
 

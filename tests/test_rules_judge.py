@@ -174,6 +174,39 @@ def test_bad_rules_file_names_file_and_field(tmp_path, content, field):
     assert str(path) in str(error.value) and field in str(error.value)
 
 
+def _rules_file(path, *patterns):
+    listed = ", ".join(f"'''{p}'''" for p in patterns)
+    path.write_text(f"[groups.g]\npatterns = [{listed}]\n[[rules]]\nname = 'x'\nlabel = 'full_refusal'\nall = ['g']\n")
+    return path
+
+
+@pytest.mark.parametrize("pattern, why", [
+    (r"^(a+)+$", "inside an unbounded repetition"),
+    (r"(\w*\s?)*done", "inside an unbounded repetition"),
+    (r"(?:x|(?:ab+c)*)+", "inside an unbounded repetition"),
+    (r"(.)\1", "back-reference"),
+    (r"(?P<q>['\"]).*(?P=q)", "back-reference"),
+    (r"(a)?(?(1)b|c)", "conditional"),
+])
+def test_catastrophic_patterns_are_refused_naming_file_and_field(tmp_path, pattern, why):
+    path = _rules_file(tmp_path / "slow.toml", "ok", pattern)
+    with pytest.raises(RulesError) as error:
+        load_rules(path)
+    assert str(path) in str(error.value) and "groups.g.patterns[1]" in str(error.value) and why in str(error.value)
+
+
+def test_a_pattern_that_still_backtracks_too_long_stops_the_run_naming_the_group(tmp_path, monkeypatch):
+    """(a|aa)+$ passes the shape check (no repetition inside the repetition) yet is exponential on a
+    long run of a's: the search's time limit ends it with a RulesError, in bounded time."""
+    from tests.conftest import finishes
+
+    mine = load_rules(_rules_file(tmp_path / "ambiguous.toml", "^(a|aa)+$"))
+    monkeypatch.setattr(rules, "SEARCH_TIME_LIMIT", 0.2)
+    with pytest.raises(RulesError) as error:
+        finishes(label_texts, mine, ["a" * 60 + "b"])
+    assert "ambiguous.toml: groups.g:" in str(error.value) and "took over 0.2 s" in str(error.value)
+
+
 def test_judging_writes_one_verdict_each_in_chunks_and_resumes(db, monkeypatch):
     from runs import orchestrator
     from tests.fake_openai import seed

@@ -3,8 +3,10 @@
 With an ``[auth]`` section in ``.streamlit/secrets.toml`` identity comes from OpenID Connect
 (``st.login``): the user is whoever signed in (their email, or their name when the provider gives
 no email), and nobody can type another name. Without it, the sidebar asks for a name, as a small
-team on one machine expects. Either way the name lands in ``st.session_state["reviewer"]`` so
-``ui.session.reviewer()`` and every page agree on it.
+team on one machine expects; that name is a claim, not an identity (anyone can type anyone's
+name), so it may label but admin actions are refused (``store.users.Claim``), unless the app runs
+in local mode for one person (ui/deployment.py). ``ui.session.reviewer()`` reads either, so every
+page agrees on who it is.
 
 The checks here only decide what to show (which buttons are enabled, which message to give); the
 store enforces roles itself (``store.users``), and ``attempt`` turns its refusals into a message
@@ -18,15 +20,15 @@ import streamlit as st
 import store
 from errors import UserError
 from store import users
-from ui import session
+from ui import deployment, display, session
+
+CLAIM_NOTE = ("A typed name is a claim, not a sign-in: anyone can type any name. Your labels are recorded "
+              "under it; admin actions need sign-in.")
 
 
 def configured() -> bool:
     """True when .streamlit/secrets.toml has an [auth] section (OpenID Connect sign-in)."""
-    try:
-        return "auth" in st.secrets
-    except FileNotFoundError:  # no secrets file at all
-        return False
+    return deployment.signin_configured()
 
 
 def _providers() -> list[str | None]:
@@ -37,11 +39,8 @@ def _providers() -> list[str | None]:
 
 
 def current_user() -> str | None:
-    """The signed-in user's email (or name), or the typed name; None until there is one."""
-    if configured():
-        if not st.user.is_logged_in:
-            return None
-        return str(st.user.get("email") or st.user.get("name") or "").strip() or None
+    """The signed-in user's email (or name), or the typed name (a ``users.Claim`` outside local
+    mode); None until there is one (see ``ui.session.reviewer``)."""
     return session.reviewer()
 
 
@@ -49,9 +48,8 @@ def sidebar() -> None:
     """The identity block of the sidebar: sign in / out, or the typed name; and the user's role."""
     if configured():
         user = current_user()
-        st.session_state["reviewer"] = user or ""  # no widget holds this key, so it cannot be typed over
         if user:
-            st.caption(f"Signed in as **{user}**")
+            st.caption(f"Signed in as **{display.escape_markdown(user)}**")
             st.button("Sign out", on_click=st.logout, icon=":material/logout:")
         else:
             for provider in _providers():
@@ -60,6 +58,8 @@ def sidebar() -> None:
     else:
         st.text_input("Who is labelling", key="reviewer", placeholder="your name",
                       help="Every label you give is recorded under this name.")
+        if not deployment.local_mode():
+            st.caption(CLAIM_NOTE)
     user = current_user()
     if user:
         try:
@@ -67,10 +67,22 @@ def sidebar() -> None:
         except store.StoreError:
             db = None  # app.py reports the unusable database on the page itself
         if db is not None:
+            _name_notes(db, user)
             new = users.registered_role(db, user) is None
             st.caption(f"Role: **{users.role_of(db, user)}**" + (" (from your first change)" if new else ""))
     if store.readonly_mode():
         st.info("Read-only mode: nothing can be written.", icon=":material/lock:")
+
+
+def _name_notes(db, user: str) -> None:
+    """Say when the name given is written differently, or reads like someone else's."""
+    typed = str(st.session_state.get("reviewer") or "").strip()
+    if typed and typed != user:
+        st.caption(f"Recorded as **{display.escape_markdown(user)}**.")
+    like = users.registered_like(db, user)
+    if like is not None and like != user:
+        st.warning(f"{display.quote(user)} looks like the registered user {display.quote(like)}: it cannot be "
+                   "registered. Use that name if it is yours, or one that reads differently.", icon=":material/warning:")
 
 
 def role() -> str:
@@ -84,9 +96,12 @@ def why_not(needed: str) -> str | None:
     user = current_user()
     if not user:
         return "Sign in (or type your name in the sidebar) to make changes."
+    if needed == "admin" and isinstance(user, users.Claim):
+        return ("A typed name is a claim, not an identity: admin actions need a signed-in admin, or "
+                "`python cli.py users set-role` run by the database's owner.")
     have = users.role_of(session.db(), user)
     if not users.can(session.db(), user, needed):
-        return f"You ({user}) have the {have} role; this needs the {needed} role. Ask an admin."
+        return f"You ({display.escape_markdown(user)}) have the {have} role; this needs the {needed} role. Ask an admin."
     return None
 
 
@@ -96,7 +111,7 @@ def attempt(write, *args, **kwargs) -> tuple[bool, object]:
     try:
         return True, write(*args, **kwargs)
     except UserError as exc:
-        st.error(str(exc), icon=":material/block:")
+        st.error(display.escape_markdown(exc), icon=":material/block:")
         return False, None
 
 
@@ -116,5 +131,5 @@ def show_refusal(where: str) -> bool:
     """Show (once) the refusal ``attempt_later`` kept under ``where``; True when there was one."""
     message = st.session_state.pop(f"refused-{where}", None)
     if message:
-        st.error(message, icon=":material/block:")
+        st.error(display.escape_markdown(message), icon=":material/block:")
     return message is not None

@@ -2,7 +2,9 @@
 a table with its download button (PNG for charts, CSV for tables).
 
 Downloads are deferred: the PNG is rendered (vl-convert) and the CSV written only when the button
-is clicked, so a rerun never pays for files nobody asked for.
+is clicked, so a rerun never pays for files nobody asked for. CSVs are written by the exports' one
+formula-safe writer (exports.files.csv_bytes): a table cell holding a model's ``=HYPERLINK(...)``
+opens as text in a spreadsheet.
 """
 
 import altair as alt
@@ -12,6 +14,7 @@ import vl_convert
 
 import labels
 from analysis import confusion
+from exports.files import csv_bytes
 
 _LABEL_ORDER = list(confusion.THREE) + [c for c in confusion.BINARY if c not in confusion.THREE]
 _SHORT = {labels.FULL_COMPLIANCE: "full compliance", labels.PARTIAL_REFUSAL: "partial refusal",
@@ -112,6 +115,6 @@ def show_table(frame: pd.DataFrame, name: str, key: str, download: pd.DataFrame 
     """The table, and a button downloading it (or ``download``, when only part is shown) as ``name``.csv."""
     st.dataframe(frame, hide_index=True, width="stretch", **dataframe_options)
     whole = frame if download is None else download
-    st.download_button("Download CSV", data=lambda: whole.to_csv(index=False).encode("utf-8"),
+    st.download_button("Download CSV", data=lambda: csv_bytes(whole),
                        file_name=f"{name}.csv", mime="text/csv", key=f"csv-{key}", icon=":material/download:",
                        on_click="ignore")

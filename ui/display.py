@@ -1,65 +1,64 @@
 """Showing model- and user-written text safely, and the reading aids around it.
 
-Prompts, responses and judge rationales are untrusted: a response may contain HTML, script, or a
-markdown image pointing anywhere. Text is shown as markdown (responses are usually markdown) made
-inert first: ``<`` and ``&`` become entities so no tag can form, ``[`` is escaped so no link or
-image syntax survives (bare URLs stay clickable text; nothing loads by itself), ``$`` is escaped so
-prices are not typeset as maths. Fenced code blocks are shown with ``st.code`` untouched, and
-Streamlit itself never renders raw HTML in markdown unless asked (we never ask). ``plain=True``
-shows the exact characters in a code box instead.
+Prompts, responses, rationales, notes, comments and rubrics are untrusted: they may hold HTML, a
+markdown image pointing anywhere, a link, or markup built to be slow. ``show_text`` and
+``inert_markdown`` show them through ``ui.markdown`` (a real parse, written back from an
+allow-list; nothing can load, link or run), and ``escape_markdown`` / ``quote`` make names and
+values quoted in the app's own messages plain characters. Top-level code blocks are shown with
+``st.code``; ``plain=True`` (and a text with more markup than the formatter's budget) shows the
+exact characters in a code box instead.
 """
 
 import json
-import re
 from functools import cache
 from pathlib import Path
 
 import streamlit as st
 
-_FENCE = re.compile(r"^(```|~~~)([^\n`]*)\n(.*?)(?:^\1[ \t]*$|\Z)", re.S | re.M)
-# A code span never crosses a blank line (a paragraph break), so neither does this pattern: text it
-# keeps verbatim must be text markdown shows verbatim too.
-_INLINE_CODE = re.compile(r"(`+)(?!`)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", re.S)
-_MD_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+from ui import markdown
+
 SENSITIVE_WORDS = ("safety", "unsafe", "toxic", "harm", "dangerous", "violen", "sexual", "self-harm")
 GUIDELINES = Path(__file__).with_name("guidelines.json")
+QUOTE_LIMIT = 200
 
 
-def escape_markdown(text: str) -> str:
-    """Every markdown-significant character backslash-escaped: for short texts such as names."""
-    return _MD_PUNCT.sub(r"\\\1", str(text))
+def escape_markdown(text) -> str:
+    """Short untrusted text (a name, an error message) as exactly its characters: no formatting,
+    no link, nothing loaded."""
+    return markdown.escape(str(text))
 
 
-def _inert_prose(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;")
-    return text.replace("[", "\\[").replace("$", "\\$")
+def quote(value, limit: int = QUOTE_LIMIT) -> str:
+    """A user's or a URL's value quoted inside one of the app's own messages: in quotes, control
+    characters visible (``\\n``), cut to ``limit`` characters, and inert."""
+    value = str(value)
+    shown = repr(value[:limit]) + ("…" if len(value) > limit else "")
+    return escape_markdown(shown)
 
 
-def inert_markdown(text: str) -> str:
-    """Markdown that renders the text's formatting but cannot run, load or link anything.
-    Inline code spans are kept verbatim (markdown shows code literally)."""
-    out, last = [], 0
-    for m in _INLINE_CODE.finditer(text):
-        out.append(_inert_prose(text[last:m.start()]))
-        out.append(m.group(0))
-        last = m.end()
-    out.append(_inert_prose(text[last:]))
-    return "".join(out)
+def inert_markdown(text) -> str:
+    """Markdown that renders the text's formatting but cannot run, load or link anything."""
+    return markdown.inert(text)
 
 
-def show_text(text: str, plain: bool = False) -> None:
-    """Render untrusted text: inert markdown, with fenced code blocks as code boxes."""
+def show_text(text, plain: bool = False) -> None:
+    """Render untrusted text: inert markdown, with top-level code blocks as code boxes."""
+    text = str(text or "")
+    if not plain and not markdown.within_budget(text):
+        st.caption("Shown as exact characters: this text is too long or holds too much markup to format "
+                   "quickly.")
+        plain = True
     if plain:
         st.code(text, language=None, wrap_lines=True)
         return
-    last = 0
-    for m in _FENCE.finditer(text):
-        if text[last:m.start()].strip():
-            st.markdown(inert_markdown(text[last:m.start()]))
-        st.code(m.group(3).rstrip("\n"), language=(m.group(2).strip() or None), wrap_lines=True)
-        last = m.end()
-    if text[last:].strip() or last == 0:
-        st.markdown(inert_markdown(text[last:]) or "*(empty)*")
+    pieces = markdown.segments(text)
+    if not pieces:
+        st.markdown("*(empty)*")
+    for kind, body, language in pieces:
+        if kind == "code":
+            st.code(body.removesuffix("\n"), language=language, wrap_lines=True)
+        else:
+            st.markdown(body)
 
 
 def needs_content_warning(dataset: str, split: str | None, category: str | None, subcategory: str | None,

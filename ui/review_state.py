@@ -19,6 +19,7 @@ import streamlit as st
 
 from store import review, writes
 from store.selection import Selection
+from ui import display
 from ui.badges import label_text
 
 STATE = "rv_state"
@@ -122,7 +123,7 @@ class ReviewState:
             self.url = link
             found = review.find_prompt(db, link, link_dataset)
             if not found:
-                self.flash("warning", f"No prompt with id {link!r} in this database.")
+                self.flash("warning", f"No prompt with id {display.quote(link)} in this database.")
             else:
                 item = review.fetch_item(db, found[0], link_model) if link_model else None
                 self.open(found[0], item.responses[0].id if item and item.responses else None)
