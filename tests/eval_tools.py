@@ -109,7 +109,8 @@ def _dataset():
 def run_inspect_xstest(log_dir, log_format: str = "eval") -> Path:
     """A real inspect_ai eval: XSTest-style task, 2 epochs, a model-graded scorer (C/P/I) graded by
     the fake server, plus a numeric scorer whose values are no labels. Returns the log's path."""
-    from inspect_ai import Task, eval as inspect_eval
+    from inspect_ai import Task
+    from inspect_ai import eval as inspect_eval
     from inspect_ai.model import get_model
     from inspect_ai.scorer import Score, mean, model_graded_qa, scorer
     from inspect_ai.solver import generate
@@ -134,7 +135,8 @@ def run_inspect_xstest(log_dir, log_format: str = "eval") -> Path:
 
 def run_inspect_coconot(log_dir, subset: str = "contrast") -> Path:
     """A CoCoNot-style task (named coconot, with a ``subset`` argument) graded in CoCoNot's words."""
-    from inspect_ai import Task, eval as inspect_eval, task
+    from inspect_ai import Task, task
+    from inspect_ai import eval as inspect_eval
     from inspect_ai.model import get_model
     from inspect_ai.scorer import model_graded_qa
     from inspect_ai.solver import generate
