@@ -20,7 +20,8 @@ PROMPTS = [  # (source id, dataset, prompt, responses)
 
 
 @pytest.fixture
-def selection_db(db_path):
+def selection_db(db_path, monkeypatch):
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))  # the app's only database (ui/deployment.py)
     db = store.connect(db_path)
     ids = writes.add_prompts(db, [dict(dataset=d, source_id=s, text=t, category="Requests with safety concerns",
                                        expected="should_refuse") for s, d, t, _ in PROMPTS])
