@@ -77,6 +77,7 @@ def normalise(text: str) -> str:
     """The text two prompts share when they are the same prompt written slightly differently:
     Unicode compatibility forms, case, punctuation and spacing ignored."""
     text = unicodedata.normalize("NFKC", text).casefold()
+    text = re.sub(r"['’‘`]", "", text)  # "stranger's" and "strangers" are one word
     text = re.sub(r"[^\w\s]", " ", text)
     return " ".join(text.split())
 
