@@ -14,7 +14,7 @@ pages = [
     st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
     st.Page("pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
     st.Page("pages/browse.py", title="Browse", icon=":material/table_rows:", url_path="browse"),
-    st.Page("pages/prompt_review.py", title="Prompt review", icon=":material/fact_check:", url_path="prompt-review"),
+    st.Page("pages/prompt_review.py", title="Prompt review", icon=":material/fact_check:", url_path="prompt_review"),
     st.Page("pages/agreement.py", title="Agreement", icon=":material/balance:", url_path="agreement"),
     st.Page("pages/results.py", title="Results", icon=":material/leaderboard:", url_path="results"),
     st.Page("pages/categories.py", title="Categories", icon=":material/category:", url_path="categories"),

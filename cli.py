@@ -549,10 +549,11 @@ def _moderation_summary(db, dataset: str, rule: str, as_json: bool = False) -> N
               help="How the ensemble decides (derived when shown, never stored).")
 @click.option("--template", "template_file", type=click.Path(dir_okay=False, exists=True),
               help="Your moderation template ({prompt}); default OR-Bench's.")
+@click.option("--max-tokens", default=1000, show_default=True, type=click.IntRange(min=1))
 @_run_options
 @click.pass_context
-def prompts_moderate(ctx, dataset, specs, rule, template_file, base_url, api_key_env, concurrency, rpm, processes,
-                     timeout, retries, limit):
+def prompts_moderate(ctx, dataset, specs, rule, template_file, max_tokens, base_url, api_key_env, concurrency, rpm,
+                     processes, timeout, retries, limit):
     """Moderators' verdicts on every prompt (OR-Bench's step 3): one of ten categories or none."""
     from judges import promptgen
     from runs import orchestrator
@@ -561,7 +562,7 @@ def prompts_moderate(ctx, dataset, specs, rule, template_file, base_url, api_key
     failed = False
     for spec in specs:
         model, url = _moderator_spec(spec, base_url)
-        judge = promptgen.moderator(model, template_file=template_file)
+        judge = promptgen.moderator(model, template_file=template_file, max_tokens=max_tokens)
         bar, update = _bar(0, "prompt")
         with bar:
             run_id, progress = orchestrator.moderate(db, judge, Selection(dataset=dataset),

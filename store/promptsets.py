@@ -203,16 +203,17 @@ def step_counts(db: sqlite_utils.Database) -> pd.DataFrame:
                                  sum(parsed) AS parsed, sum(kept) AS kept, sum(duplicates) AS duplicates,
                                  sum(echoes) AS echoes, group_concat(DISTINCT model) AS models
                           FROM generation_calls GROUP BY dataset, step)
-           SELECT made.dataset, made.step, made.prompts, coalesce(calls.calls, 0) AS calls,
+           SELECT dataset, step, prompts, calls, unreadable_calls, parsed, kept, duplicates, echoes, models FROM (
+           SELECT made.first, made.dataset, made.step, made.prompts, coalesce(calls.calls, 0) AS calls,
                   coalesce(calls.unreadable_calls, 0) AS unreadable_calls, coalesce(calls.parsed, 0) AS parsed,
                   coalesce(calls.kept, 0) AS kept, coalesce(calls.duplicates, 0) AS duplicates,
                   coalesce(calls.echoes, 0) AS echoes, calls.models
            FROM made LEFT JOIN calls ON calls.dataset = made.dataset AND calls.step = made.step
            UNION ALL
-           SELECT calls.dataset, calls.step, 0, calls.calls, calls.unreadable_calls, calls.parsed, calls.kept,
+           SELECT NULL, calls.dataset, calls.step, 0, calls.calls, calls.unreadable_calls, calls.parsed, calls.kept,
                   calls.duplicates, calls.echoes, calls.models FROM calls
-           WHERE NOT EXISTS (SELECT 1 FROM made WHERE made.dataset = calls.dataset AND made.step = calls.step)
-           ORDER BY 1, 2""", db.conn)
+           WHERE NOT EXISTS (SELECT 1 FROM made WHERE made.dataset = calls.dataset AND made.step = calls.step))
+           ORDER BY first IS NULL, first, dataset""", db.conn)
 
 
 def built_datasets(db: sqlite_utils.Database) -> dict:

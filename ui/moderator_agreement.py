@@ -60,7 +60,7 @@ def draw(key: tuple, datasets: list[str], annotators: list[str]) -> None:
     st.subheader("Disagreements")
     wrong = cached.moderator_disagreements(key, dataset or "", rule, reference)
     st.caption(f"{len(wrong):,} verdicts differ from the reviewers'; open one to look again.")
-    listed = wrong.head(500).assign(review=[f"/prompt-review?{urlencode({'prompt': s, 'dataset': d})}"
+    listed = wrong.head(500).assign(review=[f"/prompt_review?{urlencode({'prompt': s, 'dataset': d})}"
                                             for s, d in zip(wrong.head(500)["source_id"], wrong.head(500)["dataset"])])
     charts.show_table(listed, f"moderator_disagreements_{rule}", "moderator-disagreements", download=wrong,
                       column_config={"review": st.column_config.LinkColumn("review", display_text="open in Prompt review"),
