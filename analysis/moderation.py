@@ -158,13 +158,16 @@ def moderator_agreement(moderations: pd.DataFrame, prompt_labels: pd.DataFrame, 
                         seed: int = bootstrap.SEED) -> dict:
     """Each moderator and the ensemble against the human prompt labels: {"reference", "rule",
     "ties_excluded", "unclear_excluded", "leaderboard"} where the leaderboard is
-    analysis.agreement.leaderboard's (accuracy, kappa, toxic-vs-safe F1 as ``refusal_f1``, unparsed
-    share, 95% intervals, ``few``) over the prompts both sides labelled."""
+    analysis.agreement.leaderboard's (accuracy, kappa, toxic precision/recall/F1, unparsed share, 95%
+    intervals, ``few``) over the prompts both sides labelled."""
     check_rule(rule)
     in_scope = prompt_labels[prompt_labels["prompt_id"].isin(moderations["prompt_id"])]
     ref = human_reference(in_scope, reference)
     board = agreement.leaderboard(_pairs(moderations, ref, rule), resamples, seed)
-    board = board.rename(columns={"judge": "moderator"})
+    # Two sides only: the binary figures equal the others; "refusal" here means "toxic".
+    board = board.drop(columns=[c for c in board.columns if c.startswith("binary_")])
+    board = board.rename(columns={"judge": "moderator", **{c: c.replace("refusal_", "toxic_")
+                                                           for c in board.columns if c.startswith("refusal_")}})
     return {"reference": reference, "rule": rule, "ties_excluded": int(ref["tie"].sum()),
             "unclear_excluded": int((ref["reference"] == labels.UNCLEAR).sum()), "leaderboard": board}
 

@@ -201,9 +201,9 @@ def hard(db, dataset: str, judge: str, into: str, *, min_refusals: int = 1, rule
     """The safe prompts of ``dataset`` (expected should_comply: human label, else the ensemble) that
     at least ``min_refusals`` models refuse by ``judge``, copied into ``into`` with the refusing
     models in their provenance (OR-Bench-Hard-1K's recipe). Returns counts."""
+    judge = runs.resolve_judge(db, judge)
     expected = expected_behaviour(db, dataset, rule)
-    chosen = moderation.hard(expected, promptsets.refusals_frame(db, dataset, runs.resolve_judge(db, judge)),
-                             min_refusals)
+    chosen = moderation.hard(expected, promptsets.refusals_frame(db, dataset, judge), min_refusals)
     rows = [dict(prompt_id=int(r.prompt_id), expected="should_comply",
                  detail={"judge": judge, "refused_by": r.models.split(",") if r.models else [],
                          "answered_by": int(r.answered), "min_refusals": min_refusals, "rule": rule})

@@ -48,7 +48,7 @@ def draw(key: tuple, datasets: list[str], annotators: list[str]) -> None:
         "accuracy 95% CI": [_interval(lo, hi) for lo, hi in zip(board["accuracy_lo"], board["accuracy_hi"])],
         "kappa": board["kappa"], "kappa 95% CI": [_interval(lo, hi) for lo, hi in zip(board["kappa_lo"],
                                                                                      board["kappa_hi"])],
-        "toxic F1": board["refusal_f1"], "unparsed": board["unparsed_share"] * 100,
+        "toxic F1": board["toxic_f1"], "unparsed": board["unparsed_share"] * 100,
     })
     charts.show_table(table, f"moderator_agreement_{rule}", "moderator-leaderboard", column_config={
         "accuracy": st.column_config.NumberColumn(format="%.3f"), "kappa": st.column_config.NumberColumn(format="%.3f"),
