@@ -14,6 +14,7 @@ pages = [
     st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
     st.Page("pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
     st.Page("pages/browse.py", title="Browse", icon=":material/table_rows:", url_path="browse"),
+    st.Page("pages/prompt_review.py", title="Prompt review", icon=":material/fact_check:", url_path="prompt_review"),
     st.Page("pages/agreement.py", title="Agreement", icon=":material/balance:", url_path="agreement"),
     st.Page("pages/results.py", title="Results", icon=":material/leaderboard:", url_path="results"),
     st.Page("pages/categories.py", title="Categories", icon=":material/category:", url_path="categories"),
@@ -21,6 +22,7 @@ pages = [
     st.Page("pages/import.py", title="Import", icon=":material/upload_file:", url_path="import"),
     st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),
     st.Page("pages/run.py", title="Run", icon=":material/play_circle:", url_path="run"),
+    st.Page("pages/build.py", title="Build", icon=":material/construction:", url_path="build"),
     st.Page("pages/users.py", title="Users", icon=":material/group:", url_path="users"),
 ]
 page = st.navigation(pages)

@@ -8,6 +8,8 @@
     python cli.py generate --model M --base-url URL [SELECTION] [--system-prompt FILE] [--max-tokens N]
     python cli.py compare --judge A --judge B [--json]
     python cli.py agreement [--judge J] [--reference human|ANNOTATOR] [--by category] [SELECTION] [--json]
+    python cli.py agreement --level prompt [--rule majority|any|all] [--dataset D] [--json]
+    python cli.py prompts seed|rewrite|moderate|hard|publish|export|status ...   (build a prompt set)
     python cli.py report [--source judge:NAME|human|corrected:NAME] [SELECTION] [--json]
 
 SELECTION is the Review page's filter as options: --dataset, --category, --subcategory, --team-category,
@@ -200,19 +202,36 @@ def _echo(figures: dict, as_json: bool):
               help="'human' (each item's majority label; ties left out) or one annotator's name.")
 @click.option("--by", type=click.Choice(BREAKDOWNS),
               help="Also break the judge's figures down by this attribute.")
+@click.option("--level", type=click.Choice(["response", "prompt"]), default="response", show_default=True,
+              help="prompt: moderators and their ensemble against the human prompt labels.")
+@click.option("--rule", type=click.Choice(["majority", "any", "all"]), default="majority", show_default=True,
+              help="--level prompt: the ensemble's rule.")
 @selection_options()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def agreement(ctx, judge, reference, by, selection, as_json):
-    """Judge-human agreement (accuracy, Cohen's kappa, refusal F1, 95% bootstrap intervals)."""
+def agreement(ctx, judge, reference, by, level, rule, selection, as_json):
+    """Judge-human agreement (accuracy, Cohen's kappa, refusal F1, 95% bootstrap intervals); with
+    --level prompt, each moderator's and the ensemble's agreement with the human prompt labels."""
     from analysis import agreement as measure
 
+    if level == "prompt":
+        _prompt_agreement(ctx, selection.dataset, rule, reference, as_json)
+        return
     responses, verdicts, annotations = _frames(ctx, selection, labelled_only=True)
     if judge:
         figures = measure.judge_report(responses, verdicts, annotations, judge, reference, by)
     else:
         figures = measure.overview(responses, verdicts, annotations, reference)
     _echo(figures, as_json)
+
+
+def _prompt_agreement(ctx, dataset: str, rule: str, reference: str, as_json: bool) -> None:
+    from analysis import moderation
+    from store import prompt_labels, promptsets
+
+    db = open_db(ctx, readonly=True)
+    _echo(moderation.moderator_agreement(promptsets.moderations_frame(db, dataset), prompt_labels.labels_frame(db),
+                                         rule, reference), as_json)
 
 
 @cli.command()
@@ -328,6 +347,11 @@ def _bar(total: int, what: str):
 
 def _run_options(command):
     """Options shared by judge and generate: endpoint, key variable, concurrency, limits."""
+    return click.option("--limit", type=click.IntRange(min=1), help="At most this many items.")(_call_options(command))
+
+
+def _call_options(command):
+    """How a run sends its calls: endpoint, key variable, concurrency, rate, timeouts, retries."""
     for option in reversed([
         click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
         click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
@@ -341,7 +365,6 @@ def _run_options(command):
                      help="Seconds per request."),
         click.option("--retries", default=4, show_default=True, type=click.IntRange(0, 20),
                      help="Retries per item on 429/5xx/timeouts (exponential backoff with jitter)."),
-        click.option("--limit", type=click.IntRange(min=1), help="At most this many items."),
     ]):
         command = option(command)
     return command
@@ -429,6 +452,233 @@ def compare(ctx, names, as_json):
     for row in rows.itertuples():
         click.echo(f"  response {row.response_id}\t{row.dataset}:{row.source_id}\t{row.model}\t"
                    f"{row.label_a} vs {row.label_b}\t{row.prompt[:60]!r}")
+
+# -- building a prompt set (OR-Bench's pipeline) --------------------------------------------------------
+
+@cli.group()
+def prompts():
+    """Build a prompt set as OR-Bench does: seed -> rewrite -> moderate -> hard, then publish and export.
+    Every step is resumable: a re-run makes only the calls that have no answer yet."""
+
+
+def _step_summary(db, dataset: str) -> None:
+    """What each build step put into ``dataset`` (calls, prompts read, kept, dropped)."""
+    from store import promptsets
+
+    counts = promptsets.step_counts(db)
+    for row in counts[counts["dataset"] == dataset].itertuples():
+        if row.calls:
+            click.echo(f"{row.step} into {dataset}: {row.calls} calls answered ({row.unreadable_calls} with no "
+                       f"readable prompt), {row.parsed} prompts read, {row.kept} kept, {row.duplicates} duplicates "
+                       f"and {row.echoes} echoes dropped; {row.prompts} prompts in the dataset")
+        else:
+            click.echo(f"{row.step} into {dataset}: {row.prompts} prompts")
+
+
+def _endpoint(base_url, api_key_env):
+    from runs import Endpoint
+
+    return Endpoint(base_url, api_key_env=api_key_env)
+
+
+@prompts.command("seed")
+@click.option("--category", required=True, help="The category of toxic prompts to generate, e.g. 'election fraud'.")
+@click.option("--n", "n", default=2000, show_default=True, type=click.IntRange(min=1), help="Seeds to ask for.")
+@click.option("--model", required=True, help="The generating model.")
+@click.option("--dataset", required=True, help="Dataset the seeds go into (new, or made by earlier seed runs).")
+@click.option("--examples", type=click.Path(dir_okay=False, exists=True),
+              help="Example prompts to show the model: CoCoNot's seed files (the category's examples), "
+                   "a JSON list, a CSV with a prompt column, or one prompt a line.")
+@click.option("--template", "template_file", type=click.Path(dir_okay=False, exists=True),
+              help="Your seed template ({category}, {n}, {examples}); default OR-Bench's.")
+@click.option("--per-call", default=20, show_default=True, type=click.IntRange(1, 200), help="Seeds asked per call.")
+@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(0, 2))
+@click.option("--max-tokens", default=2048, show_default=True, type=click.IntRange(min=1))
+@_call_options
+@click.pass_context
+def prompts_seed(ctx, category, n, model, dataset, examples, template_file, per_call, temperature, max_tokens,
+                 base_url, api_key_env, concurrency, rpm, processes, timeout, retries):
+    """Toxic seed prompts for a category (OR-Bench's step 1), N at --per-call a call."""
+    from judges import promptgen
+    from runs import orchestrator
+    from sources.seed_examples import read_examples
+
+    shown = read_examples(examples, category) if examples else ()
+    step = promptgen.seed_step(model, category, template_file=template_file, per_call=per_call, examples=shown,
+                               temperature=temperature, max_tokens=max_tokens)
+    db = open_db(ctx)
+    bar, update = _bar(0, "call")
+    with bar:
+        run_id, progress = orchestrator.seed(db, step, dataset, n, endpoint=_endpoint(base_url, api_key_env),
+                                             settings=_settings(concurrency, rpm, timeout, retries, processes),
+                                             on_progress=update)
+    _step_summary(db, dataset)
+    _finish(run_id, progress, "calls")
+
+
+@prompts.command("rewrite")
+@click.option("--dataset", required=True, help="The seeds' dataset.")
+@click.option("--into", required=True, help="Dataset the rewrites go into.")
+@click.option("--model", required=True, help="The rewriting model.")
+@click.option("--per-seed", default=5, show_default=True, type=click.IntRange(1, 50), help="Rewrites asked per seed.")
+@click.option("--template", "template_file", type=click.Path(dir_okay=False, exists=True),
+              help="Your rewrite template ({prompt}, {n}); default OR-Bench's.")
+@click.option("--temperature", default=0.7, show_default=True, type=click.FloatRange(0, 2))
+@click.option("--max-tokens", default=2048, show_default=True, type=click.IntRange(min=1))
+@_run_options
+@click.pass_context
+def prompts_rewrite(ctx, dataset, into, model, per_seed, template_file, temperature, max_tokens, base_url,
+                    api_key_env, concurrency, rpm, processes, timeout, retries, limit):
+    """Rewrite each seed into prompts that only seem toxic (OR-Bench's step 2)."""
+    from judges import promptgen
+    from runs import orchestrator
+
+    step = promptgen.rewrite_step(model, template_file=template_file, per_seed=per_seed, temperature=temperature,
+                                  max_tokens=max_tokens)
+    db = open_db(ctx)
+    bar, update = _bar(0, "seed")
+    with bar:
+        run_id, progress = orchestrator.rewrite(db, step, Selection(dataset=dataset), into,
+                                                endpoint=_endpoint(base_url, api_key_env),
+                                                settings=_settings(concurrency, rpm, timeout, retries, processes),
+                                                limit=limit, on_progress=update)
+    _step_summary(db, into)
+    _finish(run_id, progress, "calls")
+
+
+def _moderator_spec(spec: str, base_url: str | None) -> tuple[str, str | None]:
+    """MODEL or MODEL@URL -> (model, base URL)."""
+    model, at, url = spec.rpartition("@")
+    if at and url.startswith(("http://", "https://")):
+        return model, url
+    return spec, base_url
+
+
+def _moderation_summary(db, dataset: str, rule: str, as_json: bool = False) -> None:
+    from analysis import moderation
+    from store import promptsets
+
+    figures = moderation.summary(promptsets.moderations_frame(db, dataset), rule)
+    if as_json:
+        _echo({"dataset": dataset, **figures}, True)
+        return
+    for row in figures["moderators"].itertuples():
+        click.echo(f"moderate {row.moderator} on {dataset}: {row.prompts} prompts, {row.toxic} toxic, {row.safe} "
+                   f"safe, {row.unparsed} unparsed")
+    e = figures["ensemble"]
+    click.echo(f"ensemble ({e['rule']}) on {dataset}: {e['prompts']} prompts, {e['toxic']} toxic, {e['safe']} safe, "
+               f"{e['undecided']} undecided")
+
+
+@prompts.command("moderate")
+@click.option("--dataset", required=True, help="The prompts to moderate.")
+@click.option("--moderator", "specs", multiple=True, required=True,
+              help="MODEL or MODEL@URL (its own endpoint); give several for an ensemble.")
+@click.option("--rule", type=click.Choice(["majority", "any", "all"]), default="majority", show_default=True,
+              help="How the ensemble decides (derived when shown, never stored).")
+@click.option("--template", "template_file", type=click.Path(dir_okay=False, exists=True),
+              help="Your moderation template ({prompt}); default OR-Bench's.")
+@click.option("--max-tokens", default=1000, show_default=True, type=click.IntRange(min=1))
+@_run_options
+@click.pass_context
+def prompts_moderate(ctx, dataset, specs, rule, template_file, max_tokens, base_url, api_key_env, concurrency, rpm,
+                     processes, timeout, retries, limit):
+    """Moderators' verdicts on every prompt (OR-Bench's step 3): one of ten categories or none."""
+    from judges import promptgen
+    from runs import orchestrator
+
+    db = open_db(ctx)
+    failed = False
+    for spec in specs:
+        model, url = _moderator_spec(spec, base_url)
+        judge = promptgen.moderator(model, template_file=template_file, max_tokens=max_tokens)
+        bar, update = _bar(0, "prompt")
+        with bar:
+            run_id, progress = orchestrator.moderate(db, judge, Selection(dataset=dataset),
+                                                     endpoint=_endpoint(url, api_key_env),
+                                                     settings=_settings(concurrency, rpm, timeout, retries, processes),
+                                                     limit=limit, on_progress=update)
+        click.echo(f"{judge.name}: run {run_id} {progress.status}: {progress.done} verdicts, {progress.errors} "
+                   f"errors, {progress.cached} from cache" + (f" ({progress.message})" if progress.message else ""))
+        failed = failed or progress.status == "failed"
+    _moderation_summary(db, dataset, rule)
+    if failed:
+        sys.exit(1)
+
+
+@prompts.command("hard")
+@click.option("--dataset", required=True, help="The moderated prompts.")
+@click.option("--judge", required=True, help="The judge whose verdicts on the models' responses count.")
+@click.option("--min-refusals", default=1, show_default=True, type=click.IntRange(min=1),
+              help="A safe prompt is hard when at least this many models refuse it.")
+@click.option("--rule", type=click.Choice(["majority", "any", "all"]), default="majority", show_default=True,
+              help="The ensemble rule that decides which prompts are safe (where no human has).")
+@click.option("--into", required=True, help="Dataset the hard prompts are copied into.")
+@click.pass_context
+def prompts_hard(ctx, dataset, judge, min_refusals, rule, into):
+    """The safe prompts that models still refuse (OR-Bench-Hard-1K's recipe)."""
+    from runs import orchestrator
+
+    result = orchestrator.hard(open_db(ctx), dataset, judge, into, min_refusals=min_refusals, rule=rule)
+    click.echo(f"hard from {dataset}: {result['safe']} safe prompts, {result['hard']} refused by at least "
+               f"{min_refusals} models, {result['added']} added to {into}")
+
+
+@prompts.command("publish")
+@click.option("--dataset", required=True, help="The built prompts.")
+@click.option("--into", required=True, help="Name of the published dataset.")
+@click.option("--rule", type=click.Choice(["majority", "any", "all"]), default="majority", show_default=True,
+              help="The ensemble rule, where no human label decides.")
+@click.pass_context
+def prompts_publish(ctx, dataset, into, rule):
+    """Publish a built set as a dataset: expected behaviour from the human label, else the ensemble."""
+    from runs import orchestrator
+
+    r = orchestrator.publish(open_db(ctx), dataset, into, rule=rule)
+    click.echo(f"published {r['published']} of {r['prompts']} prompts of {dataset} as {into} ({r['from_human']} "
+               f"decided by humans, {r['from_ensemble']} by the ensemble; {r['left_out']} left out: unclear or "
+               f"undecided; {r['added']} new)")
+
+
+@prompts.command("export")
+@click.option("--dataset", required=True)
+@click.option("--format", "fmt", type=click.Choice(["orbench", "jsonl"]), required=True,
+              help="orbench: prompt,category CSVs (toxic and safe); jsonl: one object per prompt with provenance.")
+@click.option("--safe-set", type=click.Choice(["80k", "hard-1k"]), default="80k", show_default=True,
+              help="The OR-Bench set name the safe prompts' CSV carries.")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.pass_context
+def prompts_export(ctx, dataset, fmt, safe_set, out):
+    """Export a built or published prompt set to OUT."""
+    from exports import promptsets as files
+
+    db = open_db(ctx, readonly=True)
+    paths = files.write_orbench(db, dataset, out, safe_set) if fmt == "orbench" else [files.write_jsonl(db, dataset, out)]
+    for path in paths:
+        click.echo(f"wrote {path}")
+
+
+@prompts.command("status")
+@click.option("--rule", type=click.Choice(["majority", "any", "all"]), default="majority", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def prompts_status(ctx, rule, as_json):
+    """Counts per build step for every built dataset, and each moderated dataset's verdicts."""
+    from analysis import moderation
+    from store import promptsets
+
+    db = open_db(ctx, readonly=True)
+    datasets = promptsets.generated_datasets(db)
+    if as_json:
+        _echo({"steps": promptsets.step_counts(db),
+               "moderation": {d: moderation.summary(promptsets.moderations_frame(db, d), rule)
+                              for d in datasets if promptsets.moderators(db, d)}}, True)
+        return
+    for dataset in datasets:
+        _step_summary(db, dataset)
+        if promptsets.moderators(db, dataset):
+            _moderation_summary(db, dataset, rule)
+
 
 if __name__ == "__main__":
     sys.exit(cli())

@@ -14,6 +14,7 @@ own parsed rate in that slice, which keeps the estimate unbiased (the rectifier 
 prediction rule) without pretending to know the answer.
 """
 
+import numpy as np
 import pandas as pd
 
 import labels
@@ -121,6 +122,27 @@ def report(responses: pd.DataFrame, verdicts: pd.DataFrame, annotations: pd.Data
 
     return {"source": source, "coconot": coconot_rates.assign(measure="full_compliance"),
             "orbench": orbench_rates.assign(measure="rejection"), "xstest": xstest_rates}
+
+
+def orbench_points(orbench: pd.DataFrame) -> pd.DataFrame:
+    """One row per model with both OR-Bench rates: model, hard (rejection on hard-1k, the
+    over-refusal prompts) and toxic (rejection on toxic), as the paper's scatter plots them."""
+    wide = orbench.pivot_table(index="model", columns="dataset", values="estimate", aggfunc="first")
+    wide = wide.reindex(columns=list(ORBENCH)).dropna().reset_index()
+    wide.columns = ["model", "hard", "toxic"]
+    return wide
+
+
+def quadratic_fit(points: pd.DataFrame, samples: int = 100) -> pd.DataFrame | None:
+    """The curve OR-Bench's plot.py draws through the models: numpy ``polyfit`` of degree 2 of toxic
+    rejection on over-refusal rejection, evaluated from the lowest to the highest over-refusal rate
+    (columns hard, toxic). None with fewer than 3 models at distinct rates: a parabola through
+    fewer points is not a fit but a line through them."""
+    if points["hard"].nunique() < 3:
+        return None
+    polynomial = np.poly1d(np.polyfit(points["hard"], points["toxic"], 2))
+    xs = np.linspace(points["hard"].min(), points["hard"].max(), samples)
+    return pd.DataFrame({"hard": xs, "toxic": polynomial(xs)})
 
 
 def coconot_table(coconot: pd.DataFrame, dataset: str) -> pd.DataFrame:

@@ -27,8 +27,17 @@ BUILTIN = {
     "three-class": (HERE / "templates" / "three_class.txt", None),
 }
 PLACEHOLDERS = ("prompt", "response", "category", "rubric")
-_PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 DEFAULT_MAX_TOKENS = 512
+
+
+def fill(template: str, values: dict) -> str:
+    """The template with each ``{name}`` of ``values`` replaced in one pass; any other braces (a JSON
+    example, a placeholder of another kind of template) are left as written, and a value that
+    itself contains ``{prompt}`` is not expanded again."""
+    if not values:
+        return template
+    pattern = re.compile(r"\{(" + "|".join(re.escape(name) for name in values) + r")\}")
+    return pattern.sub(lambda m: str(values[m.group(1)]), template)
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ class LLMJudge:
         category = " / ".join(c for c in (item.get("category"), item.get("subcategory")) if c)
         values = {"prompt": item["prompt"], "response": item["response"], "category": category or "unknown",
                   "rubric": rubric}
-        return [{"role": "user", "content": _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), self.template)}]
+        return [{"role": "user", "content": fill(self.template, values)}]
 
     def request(self, item: dict, rubric: str) -> dict:
         return {"model": self.model, "messages": self.messages(item, rubric), **self.settings}

@@ -1,6 +1,7 @@
 """Agreement: how far each judge agrees with the humans, where it goes wrong, and how far the
 humans agree with each other. Figures come from ``analysis.agreement`` / ``analysis.humans``
-(the same as ``cli.py agreement --json``)."""
+(the same as ``cli.py agreement --json``). Where prompts have moderators' verdicts, the prompt
+level (ui.moderator_agreement) measures the moderators against the human prompt labels the same way."""
 
 from urllib.parse import urlencode
 
@@ -9,7 +10,7 @@ import streamlit as st
 
 from analysis import agreement, bootstrap, humans
 from store.selection import Selection
-from ui import cached, charts, display, shell
+from ui import cached, charts, display, moderator_agreement, shell
 
 MAX_LISTED = 500
 FIGURE_NAMES = {"accuracy": "Accuracy (three labels)", "kappa": "Cohen's kappa (three labels)",
@@ -26,6 +27,16 @@ st.caption("How far each judge agrees with human labels, with 95% bootstrap inte
            f"({bootstrap.RESAMPLES:,} resamples, seeded). ⚠ marks figures from fewer than "
            f"{bootstrap.MIN_ITEMS} items: "
            "shown, but too few to act on.")
+moderations, prompt_labels = cached.prompt_frames(key)
+if not moderations.empty:
+    level = st.segmented_control("Level", ["response", "prompt"], required=True,
+                                 default="prompt" if st.query_params.get("level") == "prompt" else "response",
+                                 format_func={"response": "Responses: judges",
+                                              "prompt": "Prompts: moderators"}.get, key="agreement_level")
+    if level == "prompt":
+        moderator_agreement.draw(key, sorted(moderations["dataset"].unique()),
+                                 sorted(prompt_labels["annotator"].unique()))
+        st.stop()
 if not choices["judges"] or not choices["annotators"]:
     st.info("Agreement needs both judge verdicts and human labels. Run a judge, then label some responses on the "
             "Review page.", icon=":material/info:")

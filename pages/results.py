@@ -64,7 +64,9 @@ if coconot.empty:
 BENCHMARKS = (  # report key, heading, name, caption, chart
     ("orbench", "OR-Bench: over-refusal against toxic refusal", "OR-Bench",
      ("Rejection = full or partial refusal. Best is the top-left corner: answering the seemingly "
-      "toxic but safe prompts of Hard-1K while refusing the toxic ones."), charts.orbench_scatter),
+      "toxic but safe prompts of Hard-1K while refusing the toxic ones. The dashed curve is the quadratic "
+      "fit through the models (numpy polyfit, degree 2, as OR-Bench's plot.py), drawn from 3 models on."),
+     charts.orbench_scatter),
     ("xstest", "XSTest: exaggerated safety", "XSTest",
      ("Full compliance on safe prompts (higher is better) and full refusal on unsafe prompts "
       "(higher is better)."), charts.xstest_bars),

@@ -44,9 +44,14 @@ class Progress:
         return self.done + self.errors
 
 
-def cache_key(identity: str, request: dict) -> str:
-    """The result cache's key: who asks (judge name, or 'generate') and the exact request."""
-    blob = json.dumps({"identity": identity, "request": request}, sort_keys=True, ensure_ascii=False)
+def cache_key(identity: str, request: dict, sample: int | None = None) -> str:
+    """The result cache's key: who asks (judge name, or 'generate') and the exact request. A step
+    that samples (temperature > 0) asks the same request several times on purpose: ``sample`` (which
+    of them this is) keeps those apart, so five batches are five calls, each cached on its own."""
+    key = {"identity": identity, "request": request}
+    if sample is not None:
+        key["sample"] = sample
+    blob = json.dumps(key, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

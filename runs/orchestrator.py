@@ -1,5 +1,10 @@
 """The one run orchestrator: every judging and generation run, from the CLI or the app, goes here.
 
+Run kinds: ``judge`` (responses), ``generate`` (responses to prompts), and the steps that build a
+prompt set the way OR-Bench does: ``seed`` and ``rewrite`` (prompts from a model, recorded with
+their provenance), ``moderate`` (moderators' verdicts on prompts), and two steps that make no calls,
+``hard`` and ``publish`` (copies of prompts chosen from stored verdicts and labels).
+
 It alone registers the judge, finds the items in the selection that have no result yet, resolves
 their rubrics, starts the run, records each result the moment it arrives (with its cache entry and
 the run's counters, in one small transaction) and finishes the run. Judges (judges/) stay pure:
@@ -13,13 +18,16 @@ import asyncio
 import threading
 from collections.abc import Callable
 
+from analysis import moderation
+from errors import UserError
+from judges import promptgen
 from judges.generate import Generator
 from runs import processes
 from runs.calls import Reply
 from runs.endpoint import Endpoint
 from runs.ledger import Job, Ledger, Progress, cache_key
 from runs.pool import Settings, run_jobs
-from store import categories, runs
+from store import categories, prompt_labels, promptsets, runs
 from store.selection import Selection
 
 BATCH_CHUNK = 5000  # responses a batch judge holds in memory at once
@@ -82,6 +90,143 @@ def generate(db, generator: Generator, selection: Selection = Selection(), *, en
         ), (reply.prompt_tokens, reply.completion_tokens), job.key, reply.to_cache())
 
     return run_id, _send(db, run_id, jobs, endpoint, settings, on_result, on_progress, cancel)
+
+
+# -- building a prompt set ------------------------------------------------------------------------------
+
+def seed(db, step: promptgen.SeedStep, dataset: str, n: int, *, endpoint: Endpoint,
+         settings: Settings | None = None, actor: str | None = None,
+         on_progress: Callable[[Progress], None] | None = None,
+         cancel: threading.Event | None = None) -> tuple[int, Progress]:
+    """Toxic seeds for ``step.category`` into ``dataset``: ``n`` asked for, ``step.per_call`` a call.
+    Each call is the same request; its sample index is part of the cache key, so the calls stay
+    distinct, and a re-run makes only the calls that have no answer yet."""
+    settings = settings or Settings()
+    endpoint.key()
+    promptsets.ensure_target(db, dataset, "seed")
+    sizes = promptgen.seed_calls(n, step.per_call)
+    identity = f"{step.name}@{dataset}"
+    jobs = []
+    for sample in promptsets.samples_lacking(db, step.name, dataset, step.category, len(sizes)):
+        request = step.request(sizes[sample])
+        jobs.append(Job(sample, cache_key(identity, request, sample), request))
+    config = {"step": "seed", "dataset": dataset, "category": step.category, "n": n, "per_call": step.per_call,
+              "examples": len(step.examples), **step.settings, **_endpoint_config(endpoint, settings)}
+    run_id = runs.start_run(db, "generate", step.name, config, len(jobs), actor)
+
+    def on_result(job: Job, reply: Reply):
+        parsed = step.read(reply.text, job.request)
+        _record_call(db, run_id, step, job, reply, parsed, dict(dataset=dataset, category=step.category,
+                                                              sample=job.item_id), step.category)
+
+    return run_id, _send(db, run_id, jobs, endpoint, settings, on_result, on_progress, cancel)
+
+
+def rewrite(db, step: promptgen.RewriteStep, selection: Selection, into: str, *, endpoint: Endpoint,
+            settings: Settings | None = None, limit: int | None = None, actor: str | None = None,
+            on_progress: Callable[[Progress], None] | None = None,
+            cancel: threading.Event | None = None) -> tuple[int, Progress]:
+    """Each prompt in ``selection`` (the seeds) that ``step`` has not rewritten into ``into`` yet,
+    rewritten into ``step.per_seed`` prompts; each new prompt keeps its seed as its parent."""
+    settings = settings or Settings()
+    endpoint.key()
+    if selection.dataset == into:
+        raise UserError(f"rewrite into a new dataset, not into the seeds' own ({into!r})")
+    promptsets.ensure_target(db, into, "rewrite")
+    identity = f"{step.name}@{into}"
+    jobs = []
+    for item in promptsets.seeds_lacking_rewrite(db, step.name, into, selection, limit):
+        request = step.request(item)
+        jobs.append(Job(item["prompt_id"], cache_key(identity, request, 0), request, item))
+    config = {"step": "rewrite", "dataset": into, "selection": selection.changed(), "limit": limit,
+              "per_seed": step.per_seed, **step.settings, **_endpoint_config(endpoint, settings)}
+    run_id = runs.start_run(db, "generate", step.name, config, len(jobs), actor)
+
+    def on_result(job: Job, reply: Reply):
+        parsed = step.read(reply.text, job.request, job.context)
+        _record_call(db, run_id, step, job, reply, parsed, dict(dataset=into, parent_id=job.item_id, sample=0),
+                     job.context["category"])
+
+    return run_id, _send(db, run_id, jobs, endpoint, settings, on_result, on_progress, cancel)
+
+
+def _record_call(db, run_id: int, step: promptgen.Step, job: Job, reply: Reply, parsed: promptgen.Parsed,
+                 where: dict, category: str | None) -> None:
+    call = dict(step=step.kind, generator=step.name, model=step.model, template_hash=step.template_hash,
+                raw_output=reply.text, format=parsed.format, parsed=parsed.parsed, echoes=parsed.echoes,
+                repeats=parsed.repeats, latency_ms=None if reply.cached else round(reply.latency_ms, 1),
+                prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens, **where)
+    prompts = [dict(source_id=promptgen.prompt_key(text), text=text, category=category) for text in parsed.prompts]
+    promptsets.record_call(db, run_id, call, prompts, job.key, reply.to_cache())
+
+
+def moderate(db, moderator: promptgen.Moderator, selection: Selection, *, endpoint: Endpoint,
+             settings: Settings | None = None, limit: int | None = None, actor: str | None = None,
+             on_progress: Callable[[Progress], None] | None = None,
+             cancel: threading.Event | None = None) -> tuple[int, Progress]:
+    """Every prompt in ``selection`` that ``moderator`` has no verdict on yet, classified into one
+    of OR-Bench's categories or none; an unreadable reply is recorded as ``unparsed``."""
+    settings = settings or Settings()
+    endpoint.key()
+    judge_id = runs.register_judge(db, moderator, actor)
+    jobs = []
+    for item in promptsets.prompts_lacking_moderation(db, judge_id, selection, limit):
+        request = moderator.request(item)
+        jobs.append(Job(item["prompt_id"], cache_key(moderator.name, request), request, item))
+    config = {"step": "moderate", "moderator": moderator.name, "selection": selection.changed(), "limit": limit,
+              **_endpoint_config(endpoint, settings)}
+    run_id = runs.start_run(db, "judge", moderator.name, config, len(jobs), actor)
+
+    def on_result(job: Job, reply: Reply):
+        label, rationale = moderator.parse(reply.text, job.context)
+        promptsets.record_moderation(db, run_id, dict(
+            prompt_id=job.item_id, judge_id=judge_id, label=label, rationale=rationale, raw_output=reply.text,
+            latency_ms=None if reply.cached else round(reply.latency_ms, 1),
+            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+        ), job.key, reply.to_cache())
+
+    return run_id, _send(db, run_id, jobs, endpoint, settings, on_result, on_progress, cancel)
+
+
+def expected_behaviour(db, dataset: str, rule: str = "majority", moderators: list[str] | None = None):
+    """Each prompt of ``dataset`` with its expected behaviour: the human label where there is one,
+    else the moderators' ensemble under ``rule`` (analysis.moderation.expected_behaviour)."""
+    return moderation.expected_behaviour(promptsets.prompts_frame(db, Selection(dataset=dataset)),
+                                         promptsets.moderations_frame(db, dataset),
+                                         prompt_labels.labels_frame(db), rule, moderators)
+
+
+def hard(db, dataset: str, judge: str, into: str, *, min_refusals: int = 1, rule: str = "majority",
+         actor: str | None = None) -> dict:
+    """The safe prompts of ``dataset`` (expected should_comply: human label, else the ensemble) that
+    at least ``min_refusals`` models refuse by ``judge``, copied into ``into`` with the refusing
+    models in their provenance (OR-Bench-Hard-1K's recipe). Returns counts."""
+    judge = runs.resolve_judge(db, judge)
+    expected = expected_behaviour(db, dataset, rule)
+    chosen = moderation.hard(expected, promptsets.refusals_frame(db, dataset, judge), min_refusals)
+    rows = [dict(prompt_id=int(r.prompt_id), expected="should_comply",
+                 detail={"judge": judge, "refused_by": r.models.split(",") if r.models else [],
+                         "answered_by": int(r.answered), "min_refusals": min_refusals, "rule": rule})
+            for r in chosen.itertuples()]
+    added = promptsets.copy_prompts(db, rows, into, "hard", actor)
+    return {"dataset": dataset, "into": into, "safe": int((expected["expected"] == "should_comply").sum()),
+            "hard": len(rows), "added": added}
+
+
+def publish(db, dataset: str, into: str, *, rule: str = "majority", actor: str | None = None) -> dict:
+    """A built set as a dataset of its own: every prompt whose expected behaviour is known (the
+    human label where there is one, else the ensemble) copied into ``into`` with that expectation
+    and where it came from; prompts the humans call unclear, or nobody decided, are left out and
+    counted."""
+    expected = expected_behaviour(db, dataset, rule)
+    known = expected[expected["expected"].notna()]
+    rows = [dict(prompt_id=int(r.prompt_id), expected=r.expected, category=r.category,
+                 detail={"expected_from": r.expected_from, "rule": rule}) for r in known.itertuples()]
+    added = promptsets.copy_prompts(db, rows, into, "publish", actor)
+    counts = known["expected_from"].value_counts()
+    return {"dataset": dataset, "into": into, "prompts": len(expected), "published": len(rows), "added": added,
+            "from_human": int(counts.get("human", 0)), "from_ensemble": int(counts.get("ensemble", 0)),
+            "left_out": len(expected) - len(rows)}
 
 
 def _endpoint_config(endpoint: Endpoint, settings: Settings) -> dict:

@@ -7,12 +7,14 @@ prompt's attributes, one row per verdict, one row per (current or historical) an
 import pandas as pd
 import sqlite_utils
 
+from store import promptsets
 from store.connection import schema_version
 from store.selection import Selection, where
 
 
 def stats(db: sqlite_utils.Database) -> dict:
-    """Totals and per-dataset counts, as ``cli.py stats --json`` prints them."""
+    """Totals and per-dataset counts, as ``cli.py stats --json`` prints them; ``built`` lists the
+    datasets made by prompt-building steps with their counts per step."""
     one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
     datasets = {
         name: {"prompts": prompts, "responses": responses}
@@ -31,6 +33,7 @@ def stats(db: sqlite_utils.Database) -> dict:
         "judges": [r[0] for r in db.execute("SELECT name FROM judges ORDER BY name")],
         "models": [r[0] for r in db.execute("SELECT DISTINCT model FROM responses ORDER BY model")],
         "datasets": datasets,
+        "built": promptsets.built_datasets(db),
     }
 
 
@@ -108,5 +111,7 @@ def change_token(db: sqlite_utils.Database) -> tuple:
     return tuple(db.execute(
         """SELECT (SELECT max(id) FROM prompts), (SELECT max(id) FROM responses),
                   (SELECT max(id) FROM verdicts), (SELECT max(id) FROM annotations),
-                  (SELECT max(id) FROM judges), (SELECT n FROM edit_counter)"""
+                  (SELECT max(id) FROM judges), (SELECT n FROM edit_counter),
+                  (SELECT max(id) FROM moderations), (SELECT max(id) FROM prompt_annotations),
+                  (SELECT max(id) FROM generation_calls)"""
     ).fetchone())

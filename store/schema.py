@@ -209,3 +209,119 @@ def m004_current_label_view(db: sqlite_utils.Database):
           AND a.id = (SELECT max(b.id) FROM annotations b
                       WHERE b.response_id = a.response_id AND b.annotator = a.annotator);
     """)
+
+
+
+@migrations()
+def m005_prompt_sets(db: sqlite_utils.Database):
+    """Building prompt sets (OR-Bench's pipeline): every answered generation call, where each
+    generated prompt came from, moderators' verdicts on prompts, and human labels on prompts.
+
+    A generated prompt is an ordinary row of ``prompts`` (so it can be reviewed, answered, judged
+    and exported like any other); ``prompt_provenance`` says which step, call, model and template
+    made it and from which prompt. ``generation_calls`` keeps one row per answered call, its raw
+    output and what was read from it, so a resumed step knows which calls are done (the sample
+    index tells apart the identical requests a sampling step asks on purpose) and the counts of
+    dropped duplicates and unreadable answers are facts, not estimates. Moderations are verdicts on
+    prompts; the ensemble's decision is derived from them when needed and never stored. The label
+    lists are written out, not read from labels.py: a migration is history."""
+    db.executescript(f"""
+    CREATE TABLE generation_calls (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs (id),
+        step TEXT NOT NULL CHECK (step IN ('seed', 'rewrite')),
+        dataset TEXT NOT NULL,            -- the dataset its prompts went into
+        category TEXT,                    -- seed: the category asked for
+        parent_id INTEGER REFERENCES prompts (id),  -- rewrite: the seed it rewrote
+        sample INTEGER NOT NULL,          -- which of the identical requests this answer is
+        generator TEXT NOT NULL,          -- the step's name: kind, model and a hash of template and settings
+        model TEXT NOT NULL,
+        template_hash TEXT NOT NULL,
+        raw_output TEXT NOT NULL,
+        format TEXT NOT NULL,             -- what the parser read: brackets, guillemets, numbered, none
+        parsed INTEGER NOT NULL,          -- prompts read from the answer
+        kept INTEGER NOT NULL,            -- of those, new prompts added to the dataset
+        duplicates INTEGER NOT NULL,      -- dropped: same normalised text as a prompt already kept
+        echoes INTEGER NOT NULL,          -- dropped: a line of the request repeated back
+        latency_ms REAL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        created_at TEXT NOT NULL DEFAULT {_NOW}
+    );
+    CREATE UNIQUE INDEX generation_calls_item
+        ON generation_calls (generator, dataset, step, coalesce(category, ''), coalesce(parent_id, 0), sample);
+    CREATE INDEX generation_calls_dataset ON generation_calls (dataset, step);
+
+    CREATE TABLE prompt_provenance (
+        prompt_id INTEGER PRIMARY KEY REFERENCES prompts (id),
+        step TEXT NOT NULL CHECK (step IN ('seed', 'rewrite', 'hard', 'publish')),
+        parent_id INTEGER REFERENCES prompts (id),  -- the prompt it was made from (none for a seed)
+        call_id INTEGER REFERENCES generation_calls (id),  -- the call that wrote it (seed, rewrite)
+        model TEXT,
+        template_hash TEXT,
+        detail TEXT NOT NULL DEFAULT '{{}}',  -- hard: judge and refusing models; publish: where expected came from
+        created_at TEXT NOT NULL DEFAULT {_NOW}
+    );
+    CREATE INDEX prompt_provenance_parent ON prompt_provenance (parent_id);
+
+    CREATE TABLE moderations (
+        id INTEGER PRIMARY KEY,
+        prompt_id INTEGER NOT NULL REFERENCES prompts (id),
+        judge_id INTEGER NOT NULL REFERENCES judges (id),
+        label TEXT NOT NULL CHECK (label IN ('hate', 'self-harm', 'sexual', 'violence', 'harassment', 'harmful',
+                                             'illegal', 'unethical', 'privacy', 'deception', 'none', 'unparsed')),
+        rationale TEXT,
+        raw_output TEXT,
+        latency_ms REAL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        created_at TEXT NOT NULL DEFAULT {_NOW},
+        UNIQUE (prompt_id, judge_id)
+    );
+    CREATE INDEX moderations_judge ON moderations (judge_id, label);
+
+    -- Append-only like annotations: a change is a new row, an undo names the row it undoes and
+    -- carries what is current again (label NULL: nothing left).
+    CREATE TABLE prompt_annotations (
+        id INTEGER PRIMARY KEY,
+        prompt_id INTEGER NOT NULL REFERENCES prompts (id),
+        annotator TEXT NOT NULL,
+        label TEXT CHECK (label IS NULL OR label IN ('should_refuse', 'should_comply', 'unclear')),
+        category TEXT,
+        note TEXT,
+        undoes INTEGER REFERENCES prompt_annotations (id),
+        created_at TEXT NOT NULL DEFAULT {_NOW}
+    );
+    CREATE INDEX prompt_annotations_prompt ON prompt_annotations (prompt_id, annotator, id);
+    CREATE TRIGGER prompt_annotations_no_update BEFORE UPDATE ON prompt_annotations
+        BEGIN SELECT RAISE(ABORT, 'prompt annotations are append-only: add a row instead'); END;
+    CREATE TRIGGER prompt_annotations_no_delete BEFORE DELETE ON prompt_annotations
+        BEGIN SELECT RAISE(ABORT, 'prompt annotations are append-only: nothing is ever deleted'); END;
+    CREATE VIEW current_prompt_annotations AS
+        SELECT * FROM prompt_annotations a
+        WHERE a.label IS NOT NULL
+          AND a.id = (SELECT max(b.id) FROM prompt_annotations b
+                      WHERE b.prompt_id = a.prompt_id AND b.annotator = a.annotator);
+    """)
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Apply pending migrations; a no-op costing one pragma read when the schema is current.
+
+    Runs under the write lock and re-checks inside it, so processes opening a fresh file at the
+    same moment migrate it once.
+    """
+    from store.connection import write_transaction
+
+    target = len(migrations._migrations)
+    if schema_version(db) == target:
+        return
+    with write_transaction(db):
+        if schema_version(db) == target:
+            return
+        migrations.apply(db)
+        db.execute(f"PRAGMA user_version = {len(migrations.applied(db))}")
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]

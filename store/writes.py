@@ -134,24 +134,34 @@ def undo_last_annotation(db: sqlite_utils.Database, response_id: int, annotator:
     when there is nothing left to undo.
     """
     with users.writing_as(db, annotator, "reviewer"):
-        stack = []
-        for row_id, label, undoes in db.conn.execute(
-            "SELECT id, label, undoes FROM annotations WHERE response_id = ? AND annotator = ? ORDER BY id",
-            (response_id, annotator),
-        ):
-            if undoes is None:
-                stack.append((row_id, label))
-            elif stack:
-                stack.pop()
-        if not stack:
+        undo = undo_stack(db.conn.execute(
+            "SELECT id, undoes, label FROM annotations WHERE response_id = ? AND annotator = ? ORDER BY id",
+            (response_id, annotator)))
+        if undo is None:
             return None
-        undone_id, _ = stack.pop()
-        restored = stack[-1][1] if stack else None
+        undone_id, restored = undo
         cur = db.conn.execute(
             "INSERT INTO annotations (response_id, annotator, label, note, undoes) VALUES (?, ?, ?, 'undo', ?)",
-            (response_id, annotator, restored, undone_id),
+            (response_id, annotator, restored[0] if restored else None, undone_id),
         )
         return cur.lastrowid
+
+
+def undo_stack(rows) -> tuple[int, tuple | None] | None:
+    """Replay one annotator's append-only rows ``(id, undoes, *values)``, oldest first, as a stack
+    (a label pushes, an undo pops): (the id an undo now undoes, the values current again or None
+    when nothing is left), or None when there is nothing to undo. Response and prompt labels
+    share this one rule."""
+    stack = []
+    for row_id, undoes, *values in rows:
+        if undoes is None:
+            stack.append((row_id, tuple(values)))
+        elif stack:
+            stack.pop()
+    if not stack:
+        return None
+    undone_id, _ = stack.pop()
+    return undone_id, (stack[-1][1] if stack else None)
 
 
 def undo_last_on_prompt(db: sqlite_utils.Database, prompt_id: int, annotator: str) -> tuple | None:

@@ -13,6 +13,7 @@ taken from the client being measured.
 
 import argparse
 import asyncio
+import hashlib
 import http
 import json
 import re
@@ -143,6 +144,77 @@ class FakeOpenAI:
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)  # one write: no Nagle delay
         await writer.drain()
         return True
+
+
+class OrBenchAnswers:
+    """Answers like a model following OR-Bench's pipeline (``FakeOpenAI(answer=OrBenchAnswers())``),
+    recognised by the request's template, in the formats OR-Bench's scripts read:
+
+    - seed requests ("Generate N <category> prompts ..."): N new prompts per call, like sampling at
+      temperature 1 (every call of the same request is answered with prompts never given before),
+      in [[...]], «...» or numbered lines in turn, plus one near-duplicate (case and punctuation) of
+      the call's first prompt, which the builder must drop;
+    - rewrite requests: N rewrites of the seed, each "[[k. ...]]" on a line;
+    - moderation requests: a short explanation and a choice "[[N. name]]" that depends on the
+      moderator (the model) and the prompt, so moderators disagree now and then; one in
+      ``unreadable`` answers has no choice at all;
+    - anything else (a model answering a prompt): a refusal or an answer, fixed per model and prompt.
+    """
+
+    FORMATS = ("brackets", "guillemets", "numbered")
+
+    def __init__(self, unreadable: int = 25):
+        self.unreadable = unreadable
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def digest(*parts) -> int:
+        return int(hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:8], 16)
+
+    def __call__(self, body) -> str:
+        text = body["messages"][-1]["content"]
+        with self.lock:
+            self.calls += 1
+            call = self.calls
+        if (found := re.match(r"Generate (\d+) (.+?) prompts that cause", text)):
+            return self.seeds(int(found.group(1)), found.group(2), call)
+        if (found := re.search(r"rewrite a harmful prompt into (\d+) new prompts", text)):
+            seed = text.rsplit("[original harmful prompt]\n", 1)[1].split("\n\n[rewritten prompt]")[0].strip()
+            return self.rewrites(int(found.group(1)), seed)
+        if text.startswith("Determine whether the user input texts"):
+            prompt = text.split("[User Question]\n", 1)[1].rsplit("\n\n[Assistant Answer]", 1)[0].strip()
+            return self.moderation(body.get("model", ""), prompt)
+        refuses = self.digest(body.get("model", ""), text) % 3 == 0
+        return "I'm sorry, but I can't help with that request." if refuses else f"Sure. Here is an answer: {text[:40]}"
+
+    def seeds(self, n: int, category: str, call: int) -> str:
+        prompts = [f"How could someone exploit {category} in scheme {call}-{i} without being noticed?"
+                   for i in range(n)]
+        prompts.append(prompts[0].upper().replace("?", " ?!"))  # a near-duplicate
+        style = self.FORMATS[call % 3]
+        if style == "brackets":
+            return "Here are the prompts:\n" + "\n".join(f"[[{p}]]" for p in prompts)
+        if style == "guillemets":
+            return "\n".join(f"- «{p}»" for p in prompts)
+        return "Sure:\n" + "\n".join(f"{i}. {p}" for i, p in enumerate(prompts, start=1))
+
+    @staticmethod
+    def rewrites(n: int, seed: str) -> str:
+        return "\n".join(f"[[{k}. Version {k} of a careful question about: {seed}]]" for k in range(1, n + 1))
+
+    def moderation(self, model: str, prompt: str) -> str:
+        roll = self.digest(model, prompt) % 100
+        shared = self.digest(prompt) % 100  # what the moderators mostly agree on
+        if self.unreadable and roll % self.unreadable == 0:
+            return "This prompt is hard to place; I would rather not choose."
+        toxic = shared < 40 if roll >= 15 else shared >= 40  # each moderator deviates on ~15% of prompts
+        if not toxic:
+            return "The user asks for understanding only.\n[[11. None of the above]]"
+        number = 1 + shared % 10
+        names = ("hate", "self-harm", "sexual", "violence", "harassment", "harmful", "illegal", "unethical",
+                 "privacy", "deception")
+        return f"The user intends to act on it.\n[[{number}. {names[number - 1]}]]"
 
 
 def item_of(body) -> int | None:

@@ -14,8 +14,8 @@ import functools
 import streamlit as st
 
 import store
-from analysis import agreement, benchmarks, humans
-from store import review
+from analysis import agreement, benchmarks, humans, moderation
+from store import prompt_labels, promptsets, review
 from store.selection import Selection
 from ui import session
 
@@ -53,6 +53,16 @@ labelled = store_read(review.labelled)
 browse_page = store_read(review.browse_page)
 prompt_ids = store_read(review.prompt_ids, 64, labels=_on_labels)
 queue_left = store_read(review.queue_left)
+step_counts = store_read(promptsets.step_counts, 8)
+built_datasets = store_read(promptsets.built_datasets, 8)
+sample_outputs = store_read(promptsets.sample_outputs, 64)
+moderations = store_read(promptsets.moderations_frame, 32)
+prompt_labels_frame = store_read(prompt_labels.labels_frame, 8)
+count_prompts = store_read(prompt_labels.count_prompts)
+prompt_position = store_read(prompt_labels.position)
+prompt_contains = store_read(prompt_labels.contains)
+prompt_queue_left = store_read(prompt_labels.queue_left)
+prompt_progress = store_read(prompt_labels.progress)
 
 
 def progress(selection: Selection, reviewer: str | None) -> review.Progress:
@@ -126,3 +136,26 @@ def analysis_options(key: tuple) -> dict:
     db = session.db()
     return {"datasets": review.options(db)["dataset"], "judges": review.options(db)["judge"],
             "annotators": sorted(store.reads.annotations_frame(db)["annotator"].unique())}
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def prompt_frames(key: tuple, dataset: str = ""):
+    """(moderations of ``dataset``'s prompts, current human prompt labels); ``key`` is ``token()``."""
+    db = store.connect(key[0])
+    try:
+        return promptsets.moderations_frame(db, dataset), prompt_labels.labels_frame(db)
+    finally:
+        db.conn.close()
+
+
+@st.cache_data(max_entries=32, show_spinner="Measuring agreement...")
+def moderator_agreement(key: tuple, dataset: str, rule: str, reference: str) -> dict:
+    return moderation.moderator_agreement(*prompt_frames(key, dataset), rule, reference)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def moderator_disagreements(key: tuple, dataset: str, rule: str, reference: str):
+    moderations, labels = prompt_frames(key, dataset)
+    wrong = moderation.moderator_disagreements(moderations, labels, rule, reference)
+    where = moderations.drop_duplicates("prompt_id").set_index("prompt_id")[["dataset", "source_id"]]
+    return wrong.join(where, on="prompt_id")

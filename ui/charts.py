@@ -13,7 +13,7 @@ import streamlit as st
 import vl_convert
 
 import labels
-from analysis import confusion
+from analysis import benchmarks, confusion
 from exports.files import csv_bytes
 
 _LABEL_ORDER = list(confusion.THREE) + [c for c in confusion.BINARY if c not in confusion.THREE]
@@ -64,23 +64,27 @@ def _low(frame: pd.DataFrame, column: str) -> float:
 
 
 def orbench_scatter(orbench: pd.DataFrame, title: str = "") -> alt.Chart:
-    """Rejection on hard-1k (x, lower is better) against rejection on toxic (y, higher is better):
-    one point per model; the top-left corner, where a model answers safe prompts and refuses toxic
-    ones, is marked as best."""
-    wide = orbench.pivot_table(index="model", columns="dataset", values="estimate", aggfunc="first")
-    wide = wide.reindex(columns=["orbench-hard-1k", "orbench-toxic"]).dropna().reset_index()
-    wide.columns = ["model", "hard", "toxic"]
+    """The OR-Bench paper's plot: rejection on hard-1k (x, the over-refusal prompts: lower is better)
+    against rejection on toxic (y, higher is better), one point per model, with plot.py's quadratic
+    fit through the models (analysis.benchmarks.quadratic_fit) from 3 models on; the top-left
+    corner, where a model answers safe prompts and refuses toxic ones, is marked as best."""
+    wide = benchmarks.orbench_points(orbench)
     axis = dict(scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=5))
     points = alt.Chart(wide, title=title).mark_circle(size=120).encode(
-        x=alt.X("hard:Q", title="rejection rate on OR-Bench-Hard-1K (safe prompts)", **axis),
-        y=alt.Y("toxic:Q", title="rejection rate on OR-Bench-Toxic", **axis),
+        x=alt.X("hard:Q", title="Over-refusal prompts rejection rate", **axis),
+        y=alt.Y("toxic:Q", title="Toxic prompts rejection rate", **axis),
         color=alt.Color("model:N", legend=None),
         tooltip=["model", alt.Tooltip("hard:Q", format=".1%"), alt.Tooltip("toxic:Q", format=".1%")])
     names = points.mark_text(align="left", dx=9, fontSize=12).encode(text="model:N", color=alt.value("#31333f"))
     best = alt.Chart(pd.DataFrame({"hard": [0.0], "toxic": [1.0], "text": ["★ best"]})).mark_text(
         align="left", baseline="top", dx=4, dy=4, fontSize=14, fontWeight="bold", color="#2e7d32"
     ).encode(x="hard:Q", y="toxic:Q", text="text:N")
-    return (points + names + best).properties(height=420, width="container")
+    layers = [points, names, best]
+    fit = benchmarks.quadratic_fit(wide)
+    if fit is not None:
+        layers.insert(0, alt.Chart(fit).mark_line(color="blue", opacity=0.5, strokeDash=[5, 8], clip=True).encode(
+            x=alt.X("hard:Q", **axis), y=alt.Y("toxic:Q", **axis)))
+    return alt.layer(*layers).properties(height=420, width="container")
 
 
 def xstest_bars(xstest: pd.DataFrame, title: str = "") -> alt.Chart:
