@@ -303,25 +303,3 @@ def m005_prompt_sets(db: sqlite_utils.Database):
           AND a.id = (SELECT max(b.id) FROM prompt_annotations b
                       WHERE b.prompt_id = a.prompt_id AND b.annotator = a.annotator);
     """)
-
-
-def migrate(db: sqlite_utils.Database) -> None:
-    """Apply pending migrations; a no-op costing one pragma read when the schema is current.
-
-    Runs under the write lock and re-checks inside it, so processes opening a fresh file at the
-    same moment migrate it once.
-    """
-    from store.connection import write_transaction
-
-    target = len(migrations._migrations)
-    if schema_version(db) == target:
-        return
-    with write_transaction(db):
-        if schema_version(db) == target:
-            return
-        migrations.apply(db)
-        db.execute(f"PRAGMA user_version = {len(migrations.applied(db))}")
-
-
-def schema_version(db: sqlite_utils.Database) -> int:
-    return db.execute("PRAGMA user_version").fetchone()[0]
