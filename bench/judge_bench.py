@@ -12,7 +12,8 @@ single runs vary) and on the best configuration the runner offers: one process, 
 worker processes sharing the limit (CPU ms/item counts the parent and its workers). Runs with every
 worker started at once (stagger 0) show what the runner's staggered start gains. "One at a time" is
 how the benchmarks' own scripts call the API. The rule judge's target is 100,000 responses in at most
-3 seconds.
+3 seconds. Its agreement with human labels follows: our fixtures, then GPTFuzz's jailbreak answers
+(train: developed on; evaluate: held out), each beside XSTest's string match.
 """
 
 import argparse
@@ -174,6 +175,23 @@ def agreement_tables() -> None:
                        ("demo data (demo_alice's labels)", _demo_rows())):
         print(f"\nRule judge against human labels: {name}", end="")
         agreement(*rows)
+    gptfuzz_tables()
+
+
+def gptfuzz_tables() -> None:
+    """The rule judge on GPTFuzz's human-labelled jailbreak answers (../shared/data/gptfuzz): the
+    train split it was developed on and the evaluate split it never was, beside XSTest's string match."""
+    from tests.conftest import SHARED_DATA
+    from tests.test_rules_judge import gptfuzz_agreement
+
+    if not (SHARED_DATA / "gptfuzz").exists():
+        print(f"\ngptfuzz: not found in {SHARED_DATA}, skipped")
+        return
+    print("\nRule judge against GPTFuzz's human labels (binary: was the harmful content given)")
+    for split in ("train", "evaluate"):
+        kappa = gptfuzz_agreement(SHARED_DATA, split)[0]
+    print(f"target: binary kappa >= 0.60 on the held-out evaluate split, with prompts (measured {kappa:.3f}) -> "
+          f"{'met' if kappa >= 0.60 else 'NOT met'}")
 
 
 def main():

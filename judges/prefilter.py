@@ -4,7 +4,9 @@ one C++ call, where the leftmost possible match starts; Python's ``re`` then sea
 Why: Python's ``re`` tries every alternative of a group at every position of a text (~100 µs per
 response for a full group), which alone made 100,000 responses take many seconds; RE2 scans them
 with a DFA at hundreds of MB/s. RE2 has no lookarounds, so each pattern is translated to a SUPERSET
-(lookarounds dropped). RE2 reads ``\\b \\w \\d \\s`` as ASCII, so it reads an ASCII stand-in of each text:
+(lookarounds dropped; a lookbehind that opens the pattern, like "(?<=[.!?] )as", is read as text
+instead: RE2's match then starts a few characters earlier, never later, and the first pass stays
+as narrow as the pattern). RE2 reads ``\\b \\w \\d \\s`` as ASCII, so it reads an ASCII stand-in of each text:
 every non-ASCII character becomes "z" (letters and digits), " " (spaces) or "~" (anything else), one
 for one, so positions and word boundaries stay; classes that hold such characters in Python hold
 their stand-in in RE2. A superset can only say "no match starts before position p" (or "no match
@@ -74,20 +76,21 @@ def superset(pattern: str, flags: int = re.MULTILINE) -> str | None:
         parsed = _parser.parse(pattern, flags)
         if parsed.state.flags & ~_ALLOWED_FLAGS:
             return None
-        return _sequence(parsed)
+        return _sequence(parsed, at_start=True)
     except (_Untranslatable, re.error):
         return None
 
 
-def _sequence(items) -> str:
-    return "".join(_node(op, av) for op, av in items)
+def _sequence(items, at_start: bool = False) -> str:
+    """``at_start``: the first item is where every match of the whole pattern begins."""
+    return "".join(_node(op, av, at_start and k == 0) for k, (op, av) in enumerate(items))
 
 
 def _char(code: int) -> str:
     return f"\\x{{{code:x}}}"
 
 
-def _node(op, av) -> str:
+def _node(op, av, at_start: bool = False) -> str:
     if op is C.LITERAL:
         return _char(av if av < 128 else ord(_kind(chr(av))))
     if op is C.NOT_LITERAL:
@@ -97,12 +100,12 @@ def _node(op, av) -> str:
     if op is C.IN:
         return _char_class({ch for ch in _ASCII if _in_set(ch, av)} | _stand_ins_in_set(av))
     if op is C.BRANCH:
-        return "(?:" + "|".join(_sequence(branch) for branch in av[1]) + ")"
+        return "(?:" + "|".join(_sequence(branch, at_start) for branch in av[1]) + ")"
     if op is C.SUBPATTERN:
         _group, add_flags, del_flags, inner = av
         if (add_flags | del_flags) & ~_ALLOWED_FLAGS:
             raise _Untranslatable(op)
-        return f"(?:{_sequence(inner)})"
+        return f"(?:{_sequence(inner, at_start)})"
     if op is C.ATOMIC_GROUP:  # matches a subset of the plain group
         return f"(?:{_sequence(av)})"
     if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
@@ -113,6 +116,8 @@ def _node(op, av) -> str:
         return f"(?:{_sequence(inner)}){bound}"  # laziness never moves where a match can start
     if op is C.AT:
         return _AT[av]
+    if op is C.ASSERT and av[0] < 0 and at_start:  # (?<=x) opening the match: x precedes every match
+        return f"(?:{_sequence(av[1])})"
     if op in (C.ASSERT, C.ASSERT_NOT):
         return ""  # dropping a lookaround only allows more matches
     raise _Untranslatable(op)
