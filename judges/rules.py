@@ -110,7 +110,7 @@ class RuleSet:
 
     def label_items(self, items: list[dict]) -> list[dict]:
         """Verdict fields (label, rationale) for items with a ``response`` text, in order."""
-        found, why = label_texts(self, [item["response"] for item in items])
+        found, why = label_texts(self, [item["response"] for item in items], [item.get("prompt") for item in items])
         return [dict(label=label, rationale=rationale) for label, rationale in zip(found, why)]
 
 
