@@ -106,9 +106,10 @@ def test_readonly_mode_writes_nothing_even_when_asked(db_path):
     assert db_path.read_bytes() == before
 
 
-def _review_app(db_file):
+def _review_app(db_file, monkeypatch):
     from tests.test_review_page import _app
 
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_file))  # the app's only database (ui/deployment.py)
     return _app(db_file)
 
 
@@ -116,12 +117,12 @@ def _page_text(at) -> str:
     return " ".join(str(e.value) for e in (*at.error, *at.warning, *at.info, *at.toast))
 
 
-def test_full_disk_in_the_app_is_a_message_and_keeps_every_label(small_mount):
+def test_full_disk_in_the_app_is_a_message_and_keeps_every_label(small_mount, monkeypatch):
     from tests.fixture_db import build
 
     db_file = small_mount / "app.db"
     fixture = build(store.connect(db_file))
-    at = _review_app(db_file)
+    at = _review_app(db_file, monkeypatch)
     before = store.connect(db_file, readonly=True).execute("SELECT count(*) FROM annotations").fetchone()[0]
     filler = os.open(small_mount / "filler", os.O_WRONLY | os.O_CREAT)  # take every free byte left
     try:

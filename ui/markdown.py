@@ -34,7 +34,8 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 
 BUDGET = 45_000  # the most a text may cost and still be formatted (bench/render_bench.py: under 1 s)
-_STOPS = "!#$%&+-:<=>@[\\]^`{}"  # where markdown-it's inline parser stops, besides the weighted ones below
+_STOPS = "!#$%&+-:<=>@[\\]^`{}"  # where markdown-it's inline parser stops: 1 each, plus _WEIGHTS
+_WEIGHTS = {"\n": 33, "|": 15, "*": 10, "_": 10, ">": 10, "~": 8}  # lines open blocks, | cells, > quotes
 _PARSER = MarkdownIt("commonmark", {"maxNesting": 20}).enable(["table", "strikethrough"]).disable(
     ["link", "image", "autolink", "html_inline", "html_block", "entity", "reference"])
 # Backslash-escaped in text: everything markdown (or Streamlit's renderer) builds inline markup from,
@@ -53,8 +54,9 @@ _ALIGN = {"text-align:left": ":--", "text-align:right": "--:", "text-align:cente
 
 def cost(text: str) -> int:
     """What formatting ``text`` would cost, in units of a few microseconds (see the module's docstring)."""
-    return (len(text) // 30 + sum(map(text.count, _STOPS)) + 3 * text.count("~")
-            + 7 * (text.count("*") + text.count("_")) + 15 * text.count("|") + 33 * text.count("\n"))
+    links = text.count("://") + text.count("@") + text.lower().count("www.")  # each a code span written here
+    return (len(text) // 15 + sum(map(text.count, _STOPS)) + 10 * links
+            + sum(weight * text.count(ch) for ch, weight in _WEIGHTS.items()))
 
 
 def within_budget(text: str) -> bool:
