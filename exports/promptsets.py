@@ -11,14 +11,13 @@ from, for a published set), and its lineage back to the seed, each step with its
 hash and sample, plus the moderators' verdicts and the human labels given at every step.
 """
 
-import csv
 import json
 from pathlib import Path
 
 import sqlite_utils
 
 from errors import UserError
-from exports.files import neutralise
+from exports.files import csv_bytes
 from store import prompt_labels, promptsets
 from store.selection import Selection
 
@@ -46,10 +45,7 @@ def write_orbench(db: sqlite_utils.Database, dataset: str, out, safe_set: str = 
         if part.empty:
             continue
         path = stem.with_name(f"{stem.name}-{name}.csv")
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["prompt", "category"])
-            writer.writerows([neutralise(t), neutralise(c or "")] for t, c in zip(part["text"], part["category"]))
+        path.write_bytes(csv_bytes(part.rename(columns={"text": "prompt"})[["prompt", "category"]]))
         written.append(path)
     if not written:
         raise UserError(f"no prompt in {dataset!r} has an expected behaviour: publish the set first "

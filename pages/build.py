@@ -45,7 +45,7 @@ def attempt(make):
     try:
         return make()
     except UserError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(escape_markdown(exc), icon=":material/error:")
         return None
 
 

@@ -79,7 +79,7 @@ def label(prompt_id: int, value: str) -> None:
         prompt_labels.add_label(session.db(), prompt_id, name, value, ss.get(keys.category_key(prompt_id)),
                                 ss.get(keys.note_key(prompt_id)))
     except UserError as exc:  # bad label, role refused, read-only file
-        state.flash("error", f"Not saved: {exc}")
+        state.flash("error", f"Not saved: {escape_markdown(exc)}")
         return
     st.toast(f"Saved: {label_text(value)}", icon=":material/check:")
 
@@ -96,7 +96,7 @@ def save_and_next() -> None:
             try:
                 prompt_labels.add_label(session.db(), item.prompt_id, name, mine.label, category, note)
             except UserError as exc:
-                state.flash("error", f"Not saved: {exc}")
+                state.flash("error", f"Not saved: {escape_markdown(exc)}")
                 return
     state.next_after_label(session.db(), selection, status, name, k, mine is not None)
 
@@ -105,7 +105,7 @@ def undo() -> None:
     try:
         done = prompt_labels.undo_last_label(session.db(), state.prompt, session.reviewer())
     except UserError as exc:
-        state.flash("error", f"Not undone: {exc}")
+        state.flash("error", f"Not undone: {escape_markdown(exc)}")
         return
     if done is None:
         state.flash("info", "Nothing of yours to undo on this prompt.")

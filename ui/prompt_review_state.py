@@ -15,6 +15,7 @@ import streamlit as st
 
 from store import prompt_labels, review
 from store.selection import Selection
+from ui import display
 
 STATE = "pr_state"
 QUEUE_MODE, OVERLAP, BLIND = "pr_queue_mode", "pr_overlap", "pr_blind"
@@ -105,7 +106,7 @@ class PromptReviewState:
             self.url = link
             found = review.find_prompt(db, link, link_dataset)
             if not found:
-                self.flash("warning", f"No prompt with id {link!r} in this database.")
+                self.flash("warning", f"No prompt with id {display.quote(link)} in this database.")
             else:
                 self.open(found[0])
         elif overlap is not None and reviewer and self.queue_key != (selection, status, reviewer, overlap):

@@ -50,25 +50,26 @@ def progress_panel(job_key: str, cancel_key: str) -> None:
         if current is None:
             return
         progress = current.progress
+        label = display.escape_markdown(current.label)  # it names the user's category or dataset
         if current.running:
             done = progress.finished if progress else 0
             total = progress.total if progress else 0
             st.progress(done / total if total else 0.0,
-                        text=f"{current.label}: {done:,} of {total:,}" + (
+                        text=f"{label}: {done:,} of {total:,}" + (
                             f" · {progress.rate:.1f}/s · {progress.errors} errors · "
                             f"{progress.prompt_tokens + progress.completion_tokens:,} tokens" if progress else ""))
             if st.button("Cancel", icon=":material/stop:", key=cancel_key):
                 current.cancel.set()
             return
         if isinstance(current.error, UserError):
-            st.error(display.escape_markdown(f"{current.label} failed: {current.error}"), icon=":material/error:")
+            st.error(f"{label} failed: {display.escape_markdown(current.error)}", icon=":material/error:")
         elif current.error is not None:
             st.exception(current.error)  # a bug: shown as one
         elif progress is not None:
-            message = (f"{current.label} {progress.status}: {progress.done:,} done, {progress.errors} errors, "
+            message = (f"{label} {progress.status}: {progress.done:,} done, {progress.errors} errors, "
                        f"{progress.cached} from cache, {progress.prompt_tokens + progress.completion_tokens:,} tokens")
             (st.error if progress.status == "failed" else st.success)(
-                message + (f" ({progress.message})" if progress.message else ""))
+                message + (f" ({display.escape_markdown(progress.message)})" if progress.message else ""))
         if running:  # the run ended while this fragment was polling: redraw the page (buttons, tables)
             st.rerun()
 
