@@ -450,7 +450,7 @@ def judge(ctx, spec, model, rules_file, structured, selection, base_url, api_key
 
     chosen = judges.load(spec, model=model, rules_file=rules_file, structured=structured)
     if dry_run:
-        return _dry_run(open_db(ctx), chosen, selection, base_url, limit, price_in, price_out)
+        return _dry_run(open_db(ctx, readonly=True), chosen, selection, base_url, limit, price_in, price_out)
     bar, update = _bar(0, "verdict")
     with bar:
         run_id, progress = orchestrator.judge(
@@ -492,7 +492,7 @@ def generate(ctx, model, system_prompt, max_tokens, temperature, selection, base
 
     generator = Generator(model, system_prompt.read() if system_prompt else None, max_tokens, temperature, base_url)
     if dry_run:
-        return _dry_run(open_db(ctx), generator, selection, base_url, limit, price_in, price_out)
+        return _dry_run(open_db(ctx, readonly=True), generator, selection, base_url, limit, price_in, price_out)
     bar, update = _bar(0, "response")
     with bar:
         run_id, progress = orchestrator.generate(

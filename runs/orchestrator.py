@@ -118,8 +118,8 @@ def generate(db, generator: Generator, selection: Selection = Selection(), *, en
     jobs = [Job(prompt["prompt_id"], cache_key("generate", request), request)
             for prompt in prompts for request in [generator.request(prompt)]]
     config = {"model": generator.model, "selection": selection.changed(), "limit": limit,
-              "system_prompt": generator.system_prompt, **_endpoint_config(endpoint, settings, batch),
-              **generator.stored_settings, **({"resumes": resumes} if resumes else {})}
+              "system_prompt": generator.system_prompt, **generator.stored_settings,
+              **_endpoint_config(endpoint, settings, batch), **({"resumes": resumes} if resumes else {})}
 
     def on_result(run_id: int, job: Job, reply: Reply):
         stored = {**generator.stored_settings, "finish_reason": reply.finish_reason, "run_id": run_id}
