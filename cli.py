@@ -438,17 +438,23 @@ def _finish(run_id, progress, what, price_in=None, price_out=None):
               help="How an LLM judge asks for its verdict as JSON: auto learns it from the endpoint's first answer "
                    "(json_schema: OpenAI, vLLM; json_object: llama.cpp; format: Ollama; off: plain prompting). "
                    "The mode is part of the judge's name.")
+@click.option("--relearn", is_flag=True,
+              help="Forget what this endpoint and model taught before (structured mode, refused parameters) and "
+                   "learn it again: after the server was upgraded or changed.")
 @selection_options(model_option="--responses-of")
 @_run_options
 @_spend_options
 @click.pass_context
-def judge(ctx, spec, model, rules_file, structured, selection, base_url, api_key_env, concurrency, rpm, processes,
-          timeout, retries, limit, batch, poll_every, dry_run, price_in, price_out):
+def judge(ctx, spec, model, rules_file, structured, relearn, selection, base_url, api_key_env, concurrency, rpm,
+          processes, timeout, retries, limit, batch, poll_every, dry_run, price_in, price_out):
     """Judge every response in the selection that this judge has not judged yet (resumable)."""
     import judges
     from runs import Endpoint, orchestrator
+    from store import endpoints
 
     chosen = judges.load(spec, model=model, rules_file=rules_file, structured=structured)
+    if relearn and model:
+        endpoints.forget(open_db(ctx), Endpoint(base_url).url, model)
     if dry_run:
         return _dry_run(open_db(ctx, readonly=True), chosen, selection, base_url, limit, price_in, price_out)
     bar, update = _bar(0, "verdict")

@@ -84,6 +84,8 @@ def judge(db, judge, selection: Selection = Selection(), *, endpoint: Endpoint |
         return _judge_in_batches(db, judge, selection, limit, actor, on_progress, cancel)
     endpoint, settings = endpoint or Endpoint(), settings or Settings()
     endpoint.key()  # a missing key fails here, before anything is written
+    if actor is not None:
+        users.require_role(db, actor, "reviewer")  # before learning the endpoint costs a call
     quirks = _quirks(db, endpoint, judge.model)
     judge, first = _resolve_structured(db, judge, selection, endpoint, settings, quirks)
     judge_id = runs.register_judge(db, judge, actor)

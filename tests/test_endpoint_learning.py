@@ -236,3 +236,29 @@ def test_a_cache_entry_without_an_answer_from_an_older_version_is_asked_again(db
         db.conn.commit()
         _, progress = orchestrator.judge(db, judge, endpoint=Endpoint(server.url), settings=Settings(**FAST))
     assert progress.cached == 0 and progress.done == 2 and len(server.requests) == 4
+
+
+def test_relearn_forgets_what_the_endpoint_taught(db_path):
+    db = store.connect(db_path)
+    seed(db, 2)
+    with FakeOpenAI() as server:
+        endpoints.remember(db, server.url, "m", {"structured": "json_object"})
+        args = ["--db", str(db_path), "judge", "--judge", "three-class", "--model", "m", "--base-url", server.url]
+        assert CliRunner().invoke(cli, args).exit_code == 0
+        assert server.requests[0]["body"]["response_format"]["type"] == "json_object", "remembered"
+        assert CliRunner().invoke(cli, [*args, "--relearn"]).exit_code == 0
+        assert server.requests[2]["body"]["response_format"]["type"] == "json_schema", "learned again"
+        assert endpoints.features(db, server.url, "m") == {"structured": "json_schema"}
+
+
+def test_a_viewer_is_refused_before_any_call(db):
+    from store.users import RoleError, set_role
+
+    seed(db, 2)
+    set_role(db, "boss", "admin")
+    set_role(db, "vera", "viewer")
+    with FakeOpenAI() as server:
+        with pytest.raises(RoleError, match="viewer"):
+            orchestrator.judge(db, llm.load_judge("three-class", "m", structured="auto"), actor="vera",
+                               endpoint=Endpoint(server.url))
+        assert server.requests == []

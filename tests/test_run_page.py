@@ -139,3 +139,17 @@ def test_an_interrupted_run_is_offered_and_resumed(page, db_path):
     assert not any(f"Run {dead}" in w.value for w in page.warning), "a resumed run is not offered again"
     newest = runs.recent_runs(db).iloc[0]
     assert newest["status"] == "done" and newest["id"] != dead
+
+
+def test_a_batch_from_the_page(page, db_path):
+    with FakeOpenAI() as server:
+        page.radio(key="run_judge_kind").set_value("three-class").run()
+        page.text_input(key="judge_base_url").set_value(server.url)
+        page.text_input(key="judge_key").set_value(TYPED_KEY)
+        page.number_input(key="judge_limit").set_value(7)
+        page.checkbox(key="judge_batch").check().run()
+        page.button(key="run_start_judge").click().run()
+        job = finish(page)
+        assert job.error is None and job.progress.done == 7
+        assert len(server.uploads) == 1 and len(server.batch_creates) == 1
+    assert store.connect(db_path).execute("SELECT status FROM run_batches").fetchall() == [("collected",)]
