@@ -49,24 +49,28 @@ async def run(client: openai.AsyncOpenAI, ledger: Ledger, quirks: Quirks, settin
     ledger's jobs no batch answered in new batches and collect those."""
     by_custom_id = {str(job.item_id): job for job in ledger.pending}
     settled: set[str] = set()  # custom ids answered or failed in this process
-    cancelled = False
+    ends: list[str] = []  # how each batch ended: its final status and, when not completed, why
     for row in open_rows:
         batch_id = row["batch_id"] or await _create(client, row["input_file_id"], settings, book, row["id"],
                                                     look_first=True)
-        cancelled |= await _wait_and_collect(client, batch_id, row["id"], ledger, by_custom_id, settled, settings,
-                                             book, cancel)
+        ends.append(await _wait_and_collect(client, batch_id, row["id"], ledger, by_custom_id, settled, settings,
+                                            book, cancel))
     remaining = [job for custom_id, job in by_custom_id.items() if custom_id not in settled]
     for start in range(0, len(remaining), settings.max_requests):
-        if cancelled or (cancel is not None and cancel.is_set()):
-            cancelled = True
+        if cancel is not None and cancel.is_set():
             break
         chunk = remaining[start:start + settings.max_requests]
         file_id = await _upload(client, chunk, quirks)
         row_id = book.uploaded(file_id, len(chunk))
         batch_id = await _create(client, file_id, settings, book, row_id)
-        cancelled |= await _wait_and_collect(client, batch_id, row_id, ledger, by_custom_id, settled, settings,
-                                             book, cancel)
-    return ledger.finish("cancelled" if cancelled else "done")
+        ends.append(await _wait_and_collect(client, batch_id, row_id, ledger, by_custom_id, settled, settings,
+                                            book, cancel))
+    unfinished = [end for end in ends if not end.startswith("completed")]
+    left = len(by_custom_id) - len(settled)
+    message = "; ".join(unfinished) + (f"; {left} items left for the next run" if unfinished and left else "")
+    if any(end.startswith("failed") for end in unfinished):
+        return ledger.finish("failed", message)
+    return ledger.finish("cancelled" if cancel is not None and cancel.is_set() else "done", message)
 
 
 async def _upload(client: openai.AsyncOpenAI, jobs: list[Job], quirks: Quirks) -> str:
@@ -100,9 +104,9 @@ async def _create(client: openai.AsyncOpenAI, input_file_id: str, settings: Batc
 
 async def _wait_and_collect(client: openai.AsyncOpenAI, batch_id: str, row_id: int, ledger: Ledger,
                             by_custom_id: dict[str, Job], settled: set[str], settings: BatchSettings,
-                            book: BatchBook, cancel: threading.Event | None) -> bool:
+                            book: BatchBook, cancel: threading.Event | None) -> str:
     """Poll until the batch ends (cancelling it at the provider on ``cancel``), then record its
-    results and errors. True when it ended cancelled."""
+    results and errors. Returns how it ended: its status, with the provider's errors when it failed."""
     asked_to_cancel = False
     last_status = None
     while True:
@@ -126,7 +130,9 @@ async def _wait_and_collect(client: openai.AsyncOpenAI, batch_id: str, row_id: i
             await _collect(client, file_id, ledger, by_custom_id, settled)
     book.status(row_id, "collected")
     ledger.progress.message = f"batch {batch_id}: {batch.status}"
-    return batch.status == "cancelled"
+    errors = getattr(batch.errors, "data", None) or []
+    why = "; ".join(str(getattr(error, "message", error))[:200] for error in errors[:3])
+    return f"{batch.status} (batch {batch_id}" + (f": {why})" if why else ")")
 
 
 async def _collect(client: openai.AsyncOpenAI, file_id: str, ledger: Ledger, by_custom_id: dict[str, Job],

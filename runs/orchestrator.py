@@ -117,8 +117,10 @@ def generate(db, generator: Generator, selection: Selection = Selection(), *, en
     endpoint.key()
     quirks = _quirks(db, endpoint, generator.model)
     prompts = runs.prompts_lacking_response(db, generator.model, selection, limit)
-    jobs = [Job(prompt["prompt_id"], cache_key("generate", request), request)
-            for prompt in prompts for request in [generator.request(prompt)]]
+    jobs = []
+    for prompt in prompts:
+        request = generator.request(prompt)
+        jobs.append(Job(prompt["prompt_id"], cache_key("generate", request), request))
     config = {"model": generator.model, "selection": selection.changed(), "limit": limit,
               "system_prompt": generator.system_prompt, **generator.stored_settings,
               **_endpoint_config(endpoint, settings, batch), **({"resumes": resumes} if resumes else {})}

@@ -10,6 +10,7 @@ llama.cpp's 500 for json_schema) or "hang" (never answers until the server stops
 A batch answers its lines with the same ``answer`` and ``faults`` (a fault's status becomes that line's
 status) and completes ``batch_seconds`` after it was created; until then it is in progress, its
 request counts growing with the time elapsed; cancelled, it keeps the lines done by then.
+``refuse_batch(lines)`` can fail a whole batch (as a provider does a requests file it finds invalid).
 ``uploads`` and ``batch_creates`` count what a client paid for.
 Run as a script (``python tests/fake_openai.py --latency 0.05``) it prints ``PORT <n>`` and serves
 until killed, so a bench can keep the server's work out of the measured process.
@@ -42,9 +43,11 @@ class Raw:
 
 
 class FakeOpenAI:
-    def __init__(self, latency: float = 0.0, answer=None, faults=None, ssl_context=None, batch_seconds: float = 0.0):
+    def __init__(self, latency: float = 0.0, answer=None, faults=None, ssl_context=None, batch_seconds: float = 0.0,
+                 refuse_batch=None):
         self.latency = latency
         self.batch_seconds = batch_seconds
+        self.refuse_batch = refuse_batch  # refuse_batch(lines) -> a reason the whole batch fails, or None
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
         self.uploads: list[str] = []  # file ids, in upload order
@@ -213,7 +216,9 @@ class FakeOpenAI:
     def _create_batch(self, request) -> dict:
         lines = [json.loads(line) for line in self.files[request["input_file_id"]].splitlines() if line.strip()]
         batch_id = f"batch_{len(self.batches) + 1}"
+        invalid = self.refuse_batch(lines) if self.refuse_batch else None
         self.batches[batch_id] = {"id": batch_id, "input_file_id": request["input_file_id"], "lines": lines,
+                                  "invalid": invalid,
                                   "created": time.monotonic(), "created_at": int(time.time()),
                                   "endpoint": request["endpoint"], "cancelled_at": None, "output": None}
         self.batch_creates.append(batch_id)
@@ -228,9 +233,12 @@ class FakeOpenAI:
         done = total if not self.batch_seconds or (finished and not batch["cancelled_at"]) else \
             min(total, int(total * elapsed / self.batch_seconds))
         status = ("cancelled" if batch["cancelled_at"] else "completed") if finished else "in_progress"
-        view = {"id": batch["id"], "object": "batch", "endpoint": batch["endpoint"], "errors": None,
-                "input_file_id": batch["input_file_id"], "completion_window": "24h", "status": status,
-                "output_file_id": None, "error_file_id": None, "created_at": batch["created_at"],
+        if batch["invalid"]:  # a requests file the provider refuses fails as a whole, answering nothing
+            return {**self._batch_stub(batch), "status": "failed", "request_counts": {"total": 0, "completed": 0,
+                                                                                       "failed": 0},
+                    "errors": {"object": "list", "data": [{"code": "invalid_request", "message": batch["invalid"],
+                                                           "line": 1}]}}
+        view = {**self._batch_stub(batch), "status": status,
                 "request_counts": {"total": total, "completed": done, "failed": 0}}
         if finished:
             if batch["output"] is None:
@@ -238,6 +246,12 @@ class FakeOpenAI:
             view["output_file_id"], view["error_file_id"], failed = batch["output"]
             view["request_counts"].update(completed=done - failed, failed=failed)
         return view
+
+    @staticmethod
+    def _batch_stub(batch) -> dict:
+        return {"id": batch["id"], "object": "batch", "endpoint": batch["endpoint"], "errors": None,
+                "input_file_id": batch["input_file_id"], "completion_window": "24h", "output_file_id": None,
+                "error_file_id": None, "created_at": batch["created_at"]}
 
     def _run_lines(self, lines) -> tuple[str, str | None, int]:
         """Answer a batch's lines: (output file id, error file id, lines that failed)."""

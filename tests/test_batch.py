@@ -199,3 +199,12 @@ def test_a_cli_killed_mid_poll_resumes_polling_and_pays_once(db_path):
     assert sorted(answered) == list(range(n)) and set(answered.values()) == {1}
     assert verdicts(db) == n
     assert db.execute("SELECT id, status, n_done FROM runs").fetchall() == [(1, "done", n)]
+
+
+def test_a_batch_the_provider_fails_fails_the_run_and_leaves_every_item_for_later(db):
+    seed(db, 4)
+    with FakeOpenAI(refuse_batch=lambda lines: "model batch-model does not exist") as server:
+        run_id, progress = judge_batch(db, server)
+    assert progress.status == "failed" and runs.get_run(db, run_id)["status"] == "failed"
+    assert "model batch-model does not exist" in progress.message and "4 items left for the next run" in progress.message
+    assert verdicts(db) == 0 and runs.run_errors(db, run_id).empty
