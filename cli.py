@@ -4,8 +4,10 @@
     python cli.py fetch coconot|orbench|xstest
     python cli.py stats --json
     python cli.py search QUERY [SELECTION] [--limit N] [--json]
-    python cli.py judge --judge rules|coconot|three-class|FILE [--model M --base-url URL] [SELECTION]
-    python cli.py generate --model M --base-url URL [SELECTION] [--system-prompt FILE] [--max-tokens N]
+    python cli.py judge --judge rules|coconot|three-class|FILE [--model M --base-url URL] [--structured MODE]
+                        [SELECTION] [--limit N] [--dry-run --price-in P --price-out P] [--batch]
+    python cli.py generate --model M --base-url URL [SELECTION] [--system-prompt FILE] [--max-tokens N] [--batch]
+    python cli.py runs | resume RUN_ID
     python cli.py compare --judge A --judge B [--json]
     python cli.py agreement [--judge J] [--reference human|ANNOTATOR] [--by category] [SELECTION] [--json]
     python cli.py agreement --level prompt [--rule majority|any|all] [--dataset D] [--json]
@@ -331,7 +333,7 @@ def users_self_signup(ctx, state):
 
 
 def _bar(total: int, what: str):
-    """A tqdm bar fed by the runner's progress callback: rate, errors, tokens."""
+    """A tqdm bar fed by the runner's progress callback: rate, errors, tokens (and a batch's state)."""
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit=what, dynamic_ncols=True)
@@ -339,6 +341,8 @@ def _bar(total: int, what: str):
     def update(progress):
         bar.total = progress.total
         bar.n = progress.finished
+        if progress.message:
+            bar.set_description_str(progress.message[:60], refresh=False)
         bar.set_postfix(errors=progress.errors, cached=progress.cached,
                         tokens=progress.prompt_tokens + progress.completion_tokens, refresh=False)
         bar.refresh()
@@ -370,16 +374,56 @@ def _call_options(command):
     return command
 
 
+def _spend_options(command):
+    """Options of judge and generate about what a run costs: a preview first, prices, the Batch API."""
+    for option in reversed([
+        click.option("--batch", is_flag=True,
+                     help="Send the requests through the provider's Batch API (upload, poll, download; half the "
+                          "price on OpenAI). A restarted command resumes polling the recorded batch."),
+        click.option("--poll-every", default=30.0, show_default=True, type=click.FloatRange(min=0.01),
+                     help="Seconds between a batch's status checks."),
+        click.option("--dry-run", is_flag=True,
+                     help="Show items, estimated tokens and cost, and stop: nothing is sent or written."),
+        click.option("--price-in", type=click.FloatRange(min=0),
+                     help="Price per million prompt tokens, for the estimated cost (--dry-run and the summary)."),
+        click.option("--price-out", type=click.FloatRange(min=0),
+                     help="Price per million completion tokens, for the estimated cost."),
+    ]):
+        command = option(command)
+    return command
+
+
 def _settings(concurrency, rpm, timeout, retries, processes):
     from runs import Settings
 
     return Settings(concurrency=concurrency, rpm=rpm, timeout=timeout, max_attempts=retries + 1, processes=processes)
 
 
-def _finish(run_id, progress, what):
+def _batch(batch, poll_every):
+    from runs.batch import BatchSettings
+
+    return BatchSettings(poll_every=poll_every) if batch else None
+
+
+def _dry_run(db, what, selection, base_url, limit, price_in, price_out):
+    from runs import Endpoint, orchestrator
+
+    shown = orchestrator.preview(db, what, selection, endpoint=Endpoint(base_url), limit=limit, price_in=price_in,
+                                 price_out=price_out)
+    click.echo("dry run: nothing sent, nothing written")
+    for line in shown.lines():
+        click.echo(f"  {line}")
+
+
+def _finish(run_id, progress, what, price_in=None, price_out=None):
+    cost = ""
+    if price_in is not None or price_out is not None:
+        spent = (progress.prompt_tokens * (price_in or 0) + progress.completion_tokens * (price_out or 0)) / 1e6
+        cost = f", cost {spent:,.4f}"
     click.echo(f"run {run_id} {progress.status}: {progress.done} {what}, {progress.errors} errors, "
-               f"{progress.cached} from cache, {progress.prompt_tokens + progress.completion_tokens} tokens "
-               f"in {progress.elapsed:.1f}s" + (f" ({progress.message})" if progress.message else ""))
+               f"{progress.cached} from cache, {progress.prompt_tokens} prompt + {progress.completion_tokens} "
+               f"completion tokens{cost} in {progress.elapsed:.1f}s"
+               + (f" ({progress.message})" if progress.message else ""))
     if progress.status == "failed":
         sys.exit(1)
 
@@ -389,22 +433,52 @@ def _finish(run_id, progress, what):
 @click.option("--model", help="The judging LLM (LLM judges).")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False, exists=True),
               help="Rules file for --judge rules (default: judges/rules.toml).")
+@click.option("--structured", type=click.Choice(["auto", "json_schema", "json_object", "format", "off"]),
+              default="auto", show_default=True,
+              help="How an LLM judge asks for its verdict as JSON: auto learns it from the endpoint's first answer "
+                   "(json_schema: OpenAI, vLLM; json_object: llama.cpp; format: Ollama; off: plain prompting). "
+                   "The mode is part of the judge's name.")
+@click.option("--relearn", is_flag=True,
+              help="Forget what this endpoint and model taught before (structured mode, refused parameters) and "
+                   "learn it again: after the server was upgraded or changed.")
 @selection_options(model_option="--responses-of")
 @_run_options
+@_spend_options
 @click.pass_context
-def judge(ctx, spec, model, rules_file, selection, base_url, api_key_env, concurrency, rpm, processes, timeout,
-          retries, limit):
+def judge(ctx, spec, model, rules_file, structured, relearn, selection, base_url, api_key_env, concurrency, rpm,
+          processes, timeout, retries, limit, batch, poll_every, dry_run, price_in, price_out):
     """Judge every response in the selection that this judge has not judged yet (resumable)."""
     import judges
     from runs import Endpoint, orchestrator
+    from store import endpoints
 
+    chosen = judges.load(spec, model=model, rules_file=rules_file, structured=structured)
+    if relearn and model:
+        endpoints.forget(open_db(ctx), Endpoint(base_url).url, model)
+    if dry_run:
+        return _dry_run(open_db(ctx, readonly=True), chosen, selection, base_url, limit, price_in, price_out)
     bar, update = _bar(0, "verdict")
     with bar:
         run_id, progress = orchestrator.judge(
-            open_db(ctx), judges.load(spec, model=model, rules_file=rules_file), selection,
-            endpoint=Endpoint(base_url, api_key_env=api_key_env),
-            settings=_settings(concurrency, rpm, timeout, retries, processes), limit=limit, on_progress=update)
-    _finish(run_id, progress, "verdicts")
+            open_db(ctx), chosen, selection, endpoint=Endpoint(base_url, api_key_env=api_key_env),
+            settings=_settings(concurrency, rpm, timeout, retries, processes), limit=limit, on_progress=update,
+            batch=_batch(batch, poll_every))
+    if hasattr(chosen, "parse"):
+        _parsed_share(ctx, run_id)
+    _finish(run_id, progress, "verdicts", price_in, price_out)
+
+
+def _parsed_share(ctx, run_id):
+    """How many of the judge's verdicts could be read: an unparsed share is reported, never hidden."""
+    from store import runs
+
+    db = open_db(ctx, readonly=True)
+    name = runs.get_run(db, run_id)["target"]
+    counts = runs.judge_labels(db, name)
+    total, unparsed = sum(counts.values()), counts.get("unparsed", 0)
+    if total:
+        click.echo(f"judge {name}: {total - unparsed} of {total} verdicts parsed, {unparsed} unparsed "
+                   f"({unparsed / total:.1%})")
 
 
 @cli.command()
@@ -414,20 +488,57 @@ def judge(ctx, spec, model, rules_file, selection, base_url, api_key_env, concur
 @click.option("--temperature", default=0.0, show_default=True, type=click.FloatRange(0, 2))
 @selection_options(model_option="--responses-of")
 @_run_options
+@_spend_options
 @click.pass_context
 def generate(ctx, model, system_prompt, max_tokens, temperature, selection, base_url, api_key_env, concurrency, rpm,
-             processes, timeout, retries, limit):
+             processes, timeout, retries, limit, batch, poll_every, dry_run, price_in, price_out):
     """Collect responses of MODEL for every prompt in the selection that has none from it yet."""
     from judges.generate import Generator
     from runs import Endpoint, orchestrator
 
     generator = Generator(model, system_prompt.read() if system_prompt else None, max_tokens, temperature, base_url)
+    if dry_run:
+        return _dry_run(open_db(ctx, readonly=True), generator, selection, base_url, limit, price_in, price_out)
     bar, update = _bar(0, "response")
     with bar:
         run_id, progress = orchestrator.generate(
             open_db(ctx), generator, selection, endpoint=Endpoint(base_url, api_key_env=api_key_env),
-            settings=_settings(concurrency, rpm, timeout, retries, processes), limit=limit, on_progress=update)
-    _finish(run_id, progress, "responses")
+            settings=_settings(concurrency, rpm, timeout, retries, processes), limit=limit, on_progress=update,
+            batch=_batch(batch, poll_every))
+    _finish(run_id, progress, "responses", price_in, price_out)
+
+
+@cli.command("runs")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def runs_(ctx, limit, as_json):
+    """Recent runs. Runs whose process is gone are marked interrupted first (resume them with
+    'resume RUN')."""
+    from runs import orchestrator
+    from store import runs
+
+    db = open_db(ctx)
+    orchestrator.reap(db)
+    table = runs.recent_runs(db, limit)
+    if as_json:
+        click.echo(table.to_json(orient="records", indent=2))
+        return
+    click.echo(table.to_string(index=False) if len(table) else "no runs yet")
+
+
+@cli.command()
+@click.argument("run_id", type=int)
+@click.pass_context
+def resume(ctx, run_id):
+    """Run again what run RUN_ID did (same judge or model, selection, endpoint) for the items it
+    left. The API key is read from the run's key variable again (keys are never stored)."""
+    from runs import orchestrator
+
+    bar, update = _bar(0, "item")
+    with bar:
+        new_id, progress = orchestrator.resume(open_db(ctx), run_id, on_progress=update)
+    _finish(new_id, progress, "items")
 
 
 @cli.command()

@@ -9,8 +9,17 @@ The parser reads what judges actually write: our JSON {"rationale", "label"}, ``
 ``[[X]]``, a ``label:``/``CLASS:`` line, or a bare benchmark label word (XSTest's
 ``2_full_refusal``, CoCoNot's ACCEPTABLE, OR-Bench's ``direct_answer``), so the benchmarks' official
 prompts work as user templates. Anything else is ``unparsed`` with the raw text kept: never a guess.
+
+Structured verdicts: small local models write JSON-like text that is not JSON (SmolLM2-135M left 82
+of 100 verdicts unparsed). Endpoints that can constrain decoding to a JSON schema are asked to, each
+in its own dialect (``STRUCTURED``): OpenAI and vLLM's ``response_format`` json_schema (strict),
+llama-cpp-python's ``{"type": "json_object", "schema": ...}``, Ollama's ``format``; ``off`` is plain
+prompting. The mode is part of the judge's identity (a constrained judge is another judge), except
+``off``, which keeps the names judges had before modes existed. ``auto`` is resolved by the run
+(runs/learn.py) before the judge is named.
 """
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -28,6 +37,25 @@ BUILTIN = {
 }
 PLACEHOLDERS = ("prompt", "response", "category", "rubric")
 DEFAULT_MAX_TOKENS = 512
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {"rationale": {"type": "string"}, "label": {"type": "string", "enum": list(labels.LABELS)}},
+    "required": ["rationale", "label"],  # rationale first: the model reasons before it decides
+    "additionalProperties": False,
+}
+# Local servers (llama.cpp, Ollama) turn the schema into a grammar that also bounds the rationale, so
+# a small model that rambles still closes its JSON within max_tokens (rationale comes first: cut off,
+# the label would be lost). OpenAI's strict mode refuses maxLength, so it gets the schema without.
+_BOUNDED_SCHEMA = {**VERDICT_SCHEMA, "properties": {**VERDICT_SCHEMA["properties"],
+                                                    "rationale": {"type": "string", "maxLength": 400}}}
+STRUCTURED = {  # mode -> the request fields that ask for it
+    "json_schema": {"response_format": {"type": "json_schema", "json_schema": {
+        "name": "verdict", "strict": True, "schema": VERDICT_SCHEMA}}},
+    "json_object": {"response_format": {"type": "json_object", "schema": _BOUNDED_SCHEMA}},
+    "format": {"format": _BOUNDED_SCHEMA},
+    "off": {},
+}
+STRUCTURED_MODES = ("auto", *STRUCTURED)  # auto: the run learns which the endpoint takes
 
 
 def fill(template: str, values: dict) -> str:
@@ -47,12 +75,21 @@ class LLMJudge:
     rubrics: dict = field(default_factory=dict)  # subcategory/category (lower case) -> rubric text
     model: str = ""
     settings: dict = field(default_factory=dict)
+    structured: str = "off"  # a STRUCTURED mode, or "auto" until a run resolves it
     family = "llm"  # the judges table's kind (``kind`` is the template's)
+
+    def __post_init__(self):
+        if self.structured not in STRUCTURED_MODES:
+            raise UserError(f"structured output must be one of {', '.join(STRUCTURED_MODES)}, "
+                            f"not {self.structured!r}")
 
     @functools.cached_property  # a hash of the whole template and rubric file: computed once
     def template_hash(self) -> str:
-        blob = json.dumps({"template": self.template, "rubrics": self.rubrics, "model": self.model,
-                           "settings": self.settings}, sort_keys=True, ensure_ascii=False)
+        shaped_by = {"template": self.template, "rubrics": self.rubrics, "model": self.model,
+                     "settings": self.settings}
+        if self.structured != "off":  # the mode and what it sends (a changed schema is another judge)
+            shaped_by["structured"] = [self.structured, STRUCTURED.get(self.structured)]
+        blob = json.dumps(shaped_by, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     @property
@@ -61,8 +98,16 @@ class LLMJudge:
 
     @property
     def config(self) -> dict:
-        return {"kind": self.kind, "model": self.model, "settings": self.settings,
-                "template_sha256": hashlib.sha256(self.template.encode("utf-8")).hexdigest()}
+        """What the judges table keeps: enough to rebuild this judge (runs.orchestrator.resume)."""
+        config = {"kind": self.kind, "model": self.model, "settings": self.settings, "structured": self.structured,
+                  "template_sha256": hashlib.sha256(self.template.encode("utf-8")).hexdigest()}
+        if self.kind not in BUILTIN:
+            config["template"] = self.template
+        return config
+
+    def with_structured(self, mode: str) -> "LLMJudge":
+        """This judge asking for its verdict in ``mode`` (another judge, unless mode is the same)."""
+        return dataclasses.replace(self, structured=mode)
 
     def rubric_for(self, item: dict, stored: str | None = None) -> str:
         """The rubric a prompt is judged by: one stored on its category in the database wins, then
@@ -81,7 +126,10 @@ class LLMJudge:
         return [{"role": "user", "content": fill(self.template, values)}]
 
     def request(self, item: dict, rubric: str) -> dict:
-        return {"model": self.model, "messages": self.messages(item, rubric), **self.settings}
+        if self.structured == "auto":
+            raise ValueError("structured='auto' is resolved by the run before requests are built")
+        return {"model": self.model, "messages": self.messages(item, rubric), **self.settings,
+                **STRUCTURED[self.structured]}
 
     @property
     def uses_rubric(self) -> bool:
@@ -92,7 +140,7 @@ class LLMJudge:
         return parse_output(text, labels.coconot_set_of(item.get("dataset")))
 
 
-def load_judge(spec: str, model: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> LLMJudge:
+def load_judge(spec: str, model: str, max_tokens: int = DEFAULT_MAX_TOKENS, structured: str = "off") -> LLMJudge:
     """``coconot``, ``three-class`` or the path of a user template file."""
     if not model:
         raise UserError(f"the {spec} judge needs --model (the judging LLM)")
@@ -108,11 +156,12 @@ def load_judge(spec: str, model: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> L
         rubrics = {k.lower(): v for k, v in json.loads(rubric_path.read_text(encoding="utf-8")).items()
                    if not k.startswith("_")}
     return judge_from_template(template_path.read_text(encoding="utf-8"), model, kind, rubrics, max_tokens,
-                               where=str(template_path))
+                               where=str(template_path), structured=structured)
 
 
 def judge_from_template(template: str, model: str, kind: str = "custom", rubrics: dict | None = None,
-                        max_tokens: int = DEFAULT_MAX_TOKENS, where: str = "template") -> LLMJudge:
+                        max_tokens: int = DEFAULT_MAX_TOKENS, where: str = "template",
+                        structured: str = "off") -> LLMJudge:
     """A judge from template text (a file's, or typed on the Run page)."""
     if not model:
         raise UserError(f"the {kind} judge needs a model (the judging LLM)")
@@ -120,7 +169,18 @@ def judge_from_template(template: str, model: str, kind: str = "custom", rubrics
     if missing:
         raise UserError(f"{where}: the template has no {' or '.join('{' + p + '}' for p in missing)} "
                          f"placeholder (placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
-    return LLMJudge(kind, template, rubrics or {}, model, {"temperature": 0, "max_tokens": max_tokens})
+    return LLMJudge(kind, template, rubrics or {}, model, {"temperature": 0, "max_tokens": max_tokens}, structured)
+
+
+def conforms(text: str) -> bool:
+    """Whether ``text`` is exactly the verdict JSON the schema asks for: how a run tells an endpoint
+    that honoured a structured mode from one that accepted the field and ignored it."""
+    try:
+        verdict = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(verdict, dict) and verdict.get("label") in labels.LABELS and isinstance(
+        verdict.get("rationale"), str)
 
 
 # -- reading a judge's answer ------------------------------------------------------------------------

@@ -14,11 +14,20 @@ import openai
 from errors import UserError
 
 
+OPENAI_URL = "https://api.openai.com/v1"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     api_key_env: str = "OPENAI_API_KEY"
+
+    @property
+    def url(self) -> str:
+        """The base URL requests go to (OpenAI's when none is given), as what an endpoint learned is
+        remembered under."""
+        return (self.base_url or OPENAI_URL).rstrip("/")
 
     def key(self) -> str:
         key = self.api_key or os.environ.get(self.api_key_env)

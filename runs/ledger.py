@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from runs.calls import Reply
+from runs.replies import Reply
 
 
 @dataclass
@@ -58,16 +58,17 @@ def cache_key(identity: str, request: dict, sample: int | None = None) -> str:
 class Ledger:
     def __init__(self, jobs: list[Job], hits: dict[str, dict], on_result: Callable[[Job, Reply], None],
                  on_error: Callable[[Job, str, int], None], on_progress: Callable[[Progress], None] | None):
-        """``hits``: cached results by key (store.runs.cached), answered without a call."""
+        """``hits``: cached results by key (store.runs.cached), answered without a call (an entry
+        without an answer, cached before empty replies were refused, is asked again)."""
         self.progress = Progress(total=len(jobs))
         self.on_result, self.on_error, self.on_progress = on_result, on_error, on_progress
         self.last_report = 0.0
         self.twins: dict[str, list[Job]] = {}
         self.pending: list[Job] = []  # the jobs that need a call, each request once
         for job in jobs:
-            if job.key in hits:
-                value = hits[job.key]
-                self.deliver(job, Reply(text=value["text"], finish_reason=value.get("finish_reason"), cached=True))
+            cached = Reply.from_cache(hits[job.key]) if job.key in hits else None
+            if cached is not None:
+                self.deliver(job, cached)
             elif job.key in self.twins:
                 self.twins[job.key].append(job)
             else:
@@ -91,7 +92,17 @@ class Ledger:
     def answered(self, job: Job, reply: Reply):
         self.deliver(job, reply)
         for twin in self.twins.pop(job.key, []):  # same request in this run: same answer, no second call
-            self.deliver(twin, Reply(text=reply.text, finish_reason=reply.finish_reason, cached=True))
+            self.deliver(twin, Reply(text=reply.text, reasoning=reply.reasoning, finish_reason=reply.finish_reason,
+                                     cached=True))
+
+    def answer_first(self, job: Job, reply: Reply):
+        """An answer got before the run's calls began (runs/learn.py asked it): it answers the
+        pending job with the same request, which is then not sent again."""
+        for index, pending in enumerate(self.pending):
+            if pending.key == job.key:
+                del self.pending[index]
+                self.answered(pending, reply)
+                return
 
     def failed(self, job: Job, error: str, attempts: int):
         for each in [job, *self.twins.pop(job.key, [])]:

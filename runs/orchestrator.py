@@ -12,84 +12,129 @@ they turn items into requests or verdicts; the store (store/) only reads and wri
 
 A run killed at any instant leaves the store consistent, and a re-run picks up exactly the items
 that have no result yet; LLM calls answered before are read from the result cache, never paid twice.
+A run records the process that runs it: one whose process is gone is marked ``interrupted`` by the
+next run or page that looks (``reap``), and ``resume`` re-runs it. Live calls go through the pool (in
+this process or forked workers); ``batch`` sends them through the provider's Batch API instead, on
+the same recording path. What an endpoint accepts (structured output, parameters) is learned from
+its first answer and remembered per base URL and model (runs/learn.py, store.endpoints).
 """
 
 import asyncio
+import dataclasses
+import json
+import os
 import threading
 from collections.abc import Callable
 
+import judges
 from analysis import moderation
 from errors import UserError
 from judges import promptgen
 from judges.generate import Generator
-from runs import processes
-from runs.calls import Reply
+from judges.llm import LLMJudge
+from runs import batch as batches_api
+from runs import learn, liveness, processes
+from runs.batch import BatchBook, BatchSettings
+from runs.calls import Quirks
 from runs.endpoint import Endpoint
 from runs.ledger import Job, Ledger, Progress, cache_key
 from runs.pool import Settings, run_jobs
-from store import categories, prompt_labels, promptsets, runs
+from runs.replies import Reply
+from store import batches, categories, endpoints, prompt_labels, promptsets, runs, users
 from store.selection import Selection
 
 BATCH_CHUNK = 5000  # responses a batch judge holds in memory at once
+PREVIEW_SAMPLE = 200  # requests built to estimate a run's prompt tokens
+CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text; a preview says it is an estimate
+
+
+@dataclasses.dataclass
+class Preview:
+    """What a run would send, before it is started: nothing is written and nothing sent."""
+    what: str  # the judge's name (or "KIND:MODEL:auto"), or the generating model
+    items: int
+    prompt_tokens: int | None = None  # estimated: characters / CHARS_PER_TOKEN
+    completion_tokens: int | None = None
+    completion_basis: str = ""  # "max_tokens (upper bound)" or "mean of earlier runs"
+    structured: str | None = None  # an LLM judge's mode, with how it is known
+    cost: float | None = None  # in the price's currency, when prices were given
+
+    def lines(self) -> list[str]:
+        out = [f"{self.items:,} items for {self.what}"]
+        if self.structured:
+            out.append(f"structured output: {self.structured}")
+        if self.prompt_tokens is not None:
+            out.append(f"estimated prompt tokens: {self.prompt_tokens:,} (characters / {CHARS_PER_TOKEN})")
+            out.append(f"estimated completion tokens: {self.completion_tokens:,} ({self.completion_basis})")
+        if self.cost is not None:
+            out.append(f"estimated cost: {self.cost:,.4f}")
+        return out
 
 
 def judge(db, judge, selection: Selection = Selection(), *, endpoint: Endpoint | None = None,
           settings: Settings | None = None, limit: int | None = None, actor: str | None = None,
-          on_progress: Callable[[Progress], None] | None = None,
-          cancel: threading.Event | None = None) -> tuple[int, Progress]:
+          on_progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
+          batch: BatchSettings | None = None, resumes: int | None = None) -> tuple[int, Progress]:
     """Judge every response in ``selection`` that ``judge`` has not judged yet (at most ``limit``).
-    ``actor``: the app's user (role-checked by the store); None is the command line. Returns
+    ``actor``: the app's user (role-checked by the store); None is the command line. ``batch``:
+    through the provider's Batch API. ``resumes``: the interrupted run this one continues. Returns
     (run id, final Progress)."""
+    reap(db)
     if hasattr(judge, "label_items"):
         return _judge_in_batches(db, judge, selection, limit, actor, on_progress, cancel)
     endpoint, settings = endpoint or Endpoint(), settings or Settings()
     endpoint.key()  # a missing key fails here, before anything is written
+    if actor is not None:
+        users.require_role(db, actor, "reviewer")  # before learning the endpoint costs a call
+    quirks = _quirks(db, endpoint, judge.model)
+    judge, first = _resolve_structured(db, judge, selection, endpoint, settings, quirks)
     judge_id = runs.register_judge(db, judge, actor)
     items = runs.responses_lacking_verdict(db, judge_id, selection, limit)
     rubrics = categories.rubrics_for(db, [i["prompt_id"] for i in items]) if judge.uses_rubric else {}
-    jobs = []
-    for item in items:
-        request = judge.request(item, judge.rubric_for(item, rubrics.get(item["prompt_id"])))
-        jobs.append(Job(item["response_id"], cache_key(judge.name, request), request, item))
-    config = {"judge": judge.name, "selection": selection.changed(), "limit": limit, **_endpoint_config(endpoint,
-                                                                                                         settings)}
-    run_id = runs.start_run(db, "judge", judge.name, config, len(jobs), actor)
+    jobs = [_judge_job(judge, item, rubrics) for item in items]
+    config = {"judge": judge.name, "selection": selection.changed(), "limit": limit, "structured": judge.structured,
+              **_endpoint_config(endpoint, settings, batch), **({"resumes": resumes} if resumes else {})}
 
-    def on_result(job: Job, reply: Reply):
+    def on_result(run_id: int, job: Job, reply: Reply):
         label, rationale = judge.parse(reply.text, job.context)
         runs.record_verdict(db, run_id, dict(
-            response_id=job.item_id, judge_id=judge_id, label=label, rationale=rationale, raw_output=reply.text,
-            latency_ms=None if reply.cached else round(reply.latency_ms, 1),
-            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+            response_id=job.item_id, judge_id=judge_id, label=label, rationale=rationale, raw_output=reply.raw,
+            latency_ms=_latency(reply), prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
         ), job.key, reply.to_cache())
 
-    return run_id, _send(db, run_id, jobs, endpoint, settings, on_result, on_progress, cancel)
+    return _run(db, "judge", judge.name, judge.model, config, jobs, endpoint, settings, quirks, first, on_result,
+                actor, on_progress, cancel, batch)
 
 
 def generate(db, generator: Generator, selection: Selection = Selection(), *, endpoint: Endpoint,
              settings: Settings | None = None, limit: int | None = None, actor: str | None = None,
-             on_progress: Callable[[Progress], None] | None = None,
-             cancel: threading.Event | None = None) -> tuple[int, Progress]:
+             on_progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
+             batch: BatchSettings | None = None, resumes: int | None = None) -> tuple[int, Progress]:
     """Ask ``generator.model`` every prompt in ``selection`` it has not answered (at most ``limit``).
     Returns (run id, final Progress)."""
+    reap(db)
     settings = settings or Settings()
     endpoint.key()
+    quirks = _quirks(db, endpoint, generator.model)
     prompts = runs.prompts_lacking_response(db, generator.model, selection, limit)
     jobs = []
     for prompt in prompts:
         request = generator.request(prompt)
         jobs.append(Job(prompt["prompt_id"], cache_key("generate", request), request))
     config = {"model": generator.model, "selection": selection.changed(), "limit": limit,
-              **_endpoint_config(endpoint, settings), **generator.stored_settings}
-    run_id = runs.start_run(db, "generate", generator.model, config, len(jobs), actor)
+              "system_prompt": generator.system_prompt, **generator.stored_settings,
+              **_endpoint_config(endpoint, settings, batch), **({"resumes": resumes} if resumes else {})}
 
-    def on_result(job: Job, reply: Reply):
-        runs.record_response(db, run_id, dict(
-            prompt_id=job.item_id, model=generator.model, text=reply.text, origin="generate",
-            settings={**generator.stored_settings, "finish_reason": reply.finish_reason, "run_id": run_id},
-        ), (reply.prompt_tokens, reply.completion_tokens), job.key, reply.to_cache())
+    def on_result(run_id: int, job: Job, reply: Reply):
+        stored = {**generator.stored_settings, "finish_reason": reply.finish_reason, "run_id": run_id}
+        if reply.reasoning:
+            stored["reasoning"] = reply.reasoning
+        runs.record_response(db, run_id, dict(prompt_id=job.item_id, model=generator.model, text=reply.text,
+                                              origin="generate", settings=stored),
+                             (reply.prompt_tokens, reply.completion_tokens), job.key, reply.to_cache())
 
-    return run_id, _send(db, run_id, jobs, endpoint, settings, on_result, on_progress, cancel)
+    return _run(db, "generate", generator.model, generator.model, config, jobs, endpoint, settings, quirks, None,
+                on_result, actor, on_progress, cancel, batch)
 
 
 # -- building a prompt set ------------------------------------------------------------------------------
@@ -111,15 +156,15 @@ def seed(db, step: promptgen.SeedStep, dataset: str, n: int, *, endpoint: Endpoi
         request = step.request(sizes[sample])
         jobs.append(Job(sample, cache_key(identity, request, sample), request))
     config = {"step": "seed", "dataset": dataset, "category": step.category, "n": n, "per_call": step.per_call,
-              "examples": len(step.examples), **step.settings, **_endpoint_config(endpoint, settings)}
-    run_id = runs.start_run(db, "generate", step.name, config, len(jobs), actor)
+              "examples": len(step.examples), **step.settings, **_endpoint_config(endpoint, settings, None)}
 
-    def on_result(job: Job, reply: Reply):
+    def on_result(run_id: int, job: Job, reply: Reply):
         parsed = step.read(reply.text, job.request)
         _record_call(db, run_id, step, job, reply, parsed, dict(dataset=dataset, category=step.category,
                                                               sample=job.item_id), step.category)
 
-    return run_id, _send(db, run_id, jobs, endpoint, settings, on_result, on_progress, cancel)
+    return _run(db, "generate", step.name, step.model, config, jobs, endpoint, settings,
+                _quirks(db, endpoint, step.model), None, on_result, actor, on_progress, cancel, None)
 
 
 def rewrite(db, step: promptgen.RewriteStep, selection: Selection, into: str, *, endpoint: Endpoint,
@@ -139,22 +184,22 @@ def rewrite(db, step: promptgen.RewriteStep, selection: Selection, into: str, *,
         request = step.request(item)
         jobs.append(Job(item["prompt_id"], cache_key(identity, request, 0), request, item))
     config = {"step": "rewrite", "dataset": into, "selection": selection.changed(), "limit": limit,
-              "per_seed": step.per_seed, **step.settings, **_endpoint_config(endpoint, settings)}
-    run_id = runs.start_run(db, "generate", step.name, config, len(jobs), actor)
+              "per_seed": step.per_seed, **step.settings, **_endpoint_config(endpoint, settings, None)}
 
-    def on_result(job: Job, reply: Reply):
+    def on_result(run_id: int, job: Job, reply: Reply):
         parsed = step.read(reply.text, job.request, job.context)
         _record_call(db, run_id, step, job, reply, parsed, dict(dataset=into, parent_id=job.item_id, sample=0),
                      job.context["category"])
 
-    return run_id, _send(db, run_id, jobs, endpoint, settings, on_result, on_progress, cancel)
+    return _run(db, "generate", step.name, step.model, config, jobs, endpoint, settings,
+                _quirks(db, endpoint, step.model), None, on_result, actor, on_progress, cancel, None)
 
 
 def _record_call(db, run_id: int, step: promptgen.Step, job: Job, reply: Reply, parsed: promptgen.Parsed,
                  where: dict, category: str | None) -> None:
     call = dict(step=step.kind, generator=step.name, model=step.model, template_hash=step.template_hash,
-                raw_output=reply.text, format=parsed.format, parsed=parsed.parsed, echoes=parsed.echoes,
-                repeats=parsed.repeats, latency_ms=None if reply.cached else round(reply.latency_ms, 1),
+                raw_output=reply.raw, format=parsed.format, parsed=parsed.parsed, echoes=parsed.echoes,
+                repeats=parsed.repeats, latency_ms=_latency(reply),
                 prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens, **where)
     prompts = [dict(source_id=promptgen.prompt_key(text), text=text, category=category) for text in parsed.prompts]
     promptsets.record_call(db, run_id, call, prompts, job.key, reply.to_cache())
@@ -174,18 +219,17 @@ def moderate(db, moderator: promptgen.Moderator, selection: Selection, *, endpoi
         request = moderator.request(item)
         jobs.append(Job(item["prompt_id"], cache_key(moderator.name, request), request, item))
     config = {"step": "moderate", "moderator": moderator.name, "selection": selection.changed(), "limit": limit,
-              **_endpoint_config(endpoint, settings)}
-    run_id = runs.start_run(db, "judge", moderator.name, config, len(jobs), actor)
+              **_endpoint_config(endpoint, settings, None)}
 
-    def on_result(job: Job, reply: Reply):
+    def on_result(run_id: int, job: Job, reply: Reply):
         label, rationale = moderator.parse(reply.text, job.context)
         promptsets.record_moderation(db, run_id, dict(
-            prompt_id=job.item_id, judge_id=judge_id, label=label, rationale=rationale, raw_output=reply.text,
-            latency_ms=None if reply.cached else round(reply.latency_ms, 1),
-            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+            prompt_id=job.item_id, judge_id=judge_id, label=label, rationale=rationale, raw_output=reply.raw,
+            latency_ms=_latency(reply), prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
         ), job.key, reply.to_cache())
 
-    return run_id, _send(db, run_id, jobs, endpoint, settings, on_result, on_progress, cancel)
+    return _run(db, "judge", moderator.name, moderator.model, config, jobs, endpoint, settings,
+                _quirks(db, endpoint, moderator.model), None, on_result, actor, on_progress, cancel, None)
 
 
 def expected_behaviour(db, dataset: str, rule: str = "majority", moderators: list[str] | None = None):
@@ -229,10 +273,198 @@ def publish(db, dataset: str, into: str, *, rule: str = "majority", actor: str |
             "left_out": len(expected) - len(rows)}
 
 
-def _endpoint_config(endpoint: Endpoint, settings: Settings) -> dict:
-    """What a run records about where and how it sent requests (never the key)."""
-    return {"base_url": endpoint.base_url, "concurrency": settings.concurrency, "rpm": settings.rpm,
-            "processes": settings.processes}
+def preview(db, what, selection: Selection = Selection(), *, endpoint: Endpoint | None = None,
+            limit: int | None = None, price_in: float | None = None, price_out: float | None = None) -> Preview:
+    """What a judge (or a Generator) would send for ``selection``: items, estimated prompt and
+    completion tokens, and the cost at ``price_in`` / ``price_out`` per million tokens. Reads only:
+    an LLM judge's ``auto`` mode is shown as remembered for the endpoint, or as still to be learned."""
+    structured = None
+    if isinstance(what, Generator):
+        name, kind, max_tokens = what.model, "generate", what.max_tokens
+        items = runs.count_prompts_lacking_response(db, name, selection)
+        requests = [what.request(p) for p in runs.prompts_lacking_response(db, name, selection, PREVIEW_SAMPLE)]
+    elif not isinstance(what, LLMJudge):  # a batch judge: no tokens
+        items = runs.count_lacking_verdict(db, runs.judge_id(db, what.name), selection)
+        return Preview(what.name, min(items, limit) if limit else items)
+    else:
+        structured = what.structured
+        if what.structured == "auto":
+            known = endpoints.features(db, (endpoint or Endpoint()).url, what.model).get("structured")
+            what = what.with_structured(known) if known else what
+            structured = (f"{known} (learned from this endpoint before)" if known
+                          else "auto (learned from the endpoint's answer to the first request)")
+        learned = what.structured != "auto"
+        name, kind, max_tokens = (what.name if learned else f"{what.kind}:{what.model}:auto"), "judge", \
+            what.settings.get("max_tokens")
+        judge_id = runs.judge_id(db, what.name) if learned else None
+        items = runs.count_lacking_verdict(db, judge_id, selection)
+        sample = runs.responses_lacking_verdict(db, judge_id, selection, PREVIEW_SAMPLE)
+        rubrics = categories.rubrics_for(db, [i["prompt_id"] for i in sample]) if what.uses_rubric else {}
+        shown = what if learned else what.with_structured("off")  # the messages are the same in every mode
+        requests = [shown.request(item, shown.rubric_for(item, rubrics.get(item["prompt_id"]))) for item in sample]
+    items = min(items, limit) if limit else items
+    chars = sum(len(str(m.get("content", ""))) for request in requests for m in request["messages"])
+    prompt_tokens = round(chars / CHARS_PER_TOKEN / len(requests) * items) if requests else 0
+    mean = runs.mean_completion_tokens(db, kind, name)
+    per_item, basis = (mean, "mean of earlier runs") if mean is not None else (max_tokens, "max_tokens, an upper bound")
+    completion_tokens = round((per_item or 0) * items)
+    cost = None
+    if price_in is not None or price_out is not None:
+        cost = (prompt_tokens * (price_in or 0) + completion_tokens * (price_out or 0)) / 1e6
+    return Preview(name, items, prompt_tokens, completion_tokens, basis, structured, cost)
+
+
+def reap(db) -> list[int]:
+    """Mark runs whose process is gone as interrupted (a killed run would stay 'running' forever).
+    Returns their ids."""
+    dead = [run["id"] for run in runs.running_runs(db) if not liveness.alive(run["pid"], run["owner"])]
+    runs.mark_interrupted(db, dead)
+    return dead
+
+
+def resume(db, run_id: int, *, api_key: str | None = None, actor: str | None = None,
+           on_progress: Callable[[Progress], None] | None = None,
+           cancel: threading.Event | None = None) -> tuple[int, Progress]:
+    """Run again what interrupted run ``run_id`` was doing: the same judge (or model and settings)
+    on the same selection and endpoint, for the items it left. ``api_key``: a key typed again (keys
+    are never stored); else the run's key variable is read."""
+    run = runs.get_run(db, run_id)
+    config = json.loads(run["config"])
+    selection = Selection(**config.get("selection", {}))
+    endpoint = Endpoint(config.get("base_url"), api_key, config.get("api_key_env") or "OPENAI_API_KEY")
+    settings = Settings(concurrency=config.get("concurrency", Settings.concurrency), rpm=config.get("rpm"))
+    limit = max(config["limit"] - run["n_done"], 1) if config.get("limit") else None
+    batch = BatchSettings(poll_every=config["poll_every"]) if config.get("batch") else None
+    common = dict(selection=selection, endpoint=endpoint, settings=settings, limit=limit, actor=actor,
+                  on_progress=on_progress, cancel=cancel, batch=batch, resumes=run_id)
+    if run["kind"] == "generate":
+        generator = Generator(run["target"], config.get("system_prompt"), config.get("max_tokens", 1024),
+                              config.get("temperature", 0.0), config.get("base_url"))
+        return generate(db, generator, **common)
+    rebuilt = judges.rebuild(run["target"], runs.judge_config(db, run["target"]) or {})
+    if not isinstance(rebuilt, LLMJudge):
+        common = dict(selection=selection, limit=limit, actor=actor, on_progress=on_progress, cancel=cancel)
+    return judge(db, rebuilt, **common)
+
+
+# -- the parts ---------------------------------------------------------------------------------------
+
+def _quirks(db, endpoint: Endpoint, model: str) -> Quirks:
+    """The request rewrites this endpoint and model taught earlier runs."""
+    return Quirks.from_features(endpoints.features(db, endpoint.url, model))
+
+
+def _latency(reply: Reply) -> float | None:
+    """A call's latency as stored: none for an answer from the cache or a batch."""
+    return None if reply.cached or reply.latency_ms is None else round(reply.latency_ms, 1)
+
+
+def _judge_job(judge: LLMJudge, item: dict, rubrics: dict) -> Job:
+    request = judge.request(item, judge.rubric_for(item, rubrics.get(item["prompt_id"])))
+    return Job(item["response_id"], cache_key(judge.name, request), request, item)
+
+
+def _resolve_structured(db, judge: LLMJudge, selection: Selection, endpoint: Endpoint, settings: Settings,
+                        quirks: Quirks) -> tuple[LLMJudge, tuple[Job, Reply] | None]:
+    """The judge with its structured mode settled, and the answer that settled it (given to the run).
+    An explicit mode is used as it is; ``auto`` takes what this endpoint and model taught before,
+    else learns it now from the first items of the selection and remembers it."""
+    if judge.structured != "auto":
+        return judge, None
+    known = endpoints.features(db, endpoint.url, judge.model).get("structured")
+    if known:
+        return judge.with_structured(known), None
+    items = runs.responses_lacking_verdict(db, None, selection, learn.PROBE_ITEMS)
+    if not items:
+        return judge.with_structured("off"), None  # nothing to judge: nothing to learn from
+    rubrics = categories.rubrics_for(db, [i["prompt_id"] for i in items]) if judge.uses_rubric else {}
+
+    async def probe():
+        client = endpoint.client(settings.timeout)
+        try:
+            return await learn.structured_mode(client, settings, quirks, items,
+                                               lambda mode, item: _judge_job(judge.with_structured(mode), item,
+                                                                             rubrics))
+        finally:
+            await client.close()
+
+    mode, job, reply = asyncio.run(probe())
+    endpoints.remember(db, endpoint.url, judge.model, quirks.learned())
+    if reply is None:
+        return judge.with_structured(mode), None  # not confirmed by an answer: learned again next time
+    endpoints.remember(db, endpoint.url, judge.model, {"structured": mode})
+    return judge.with_structured(mode), (job, reply)
+
+
+def _endpoint_config(endpoint: Endpoint, settings: Settings, batch: BatchSettings | None) -> dict:
+    """What a run records about where and how it sent requests (the key's variable, never the key)."""
+    config = {"base_url": endpoint.base_url, "api_key_env": endpoint.api_key_env, "concurrency": settings.concurrency,
+              "rpm": settings.rpm, "processes": settings.processes}
+    if batch:
+        config.update(batch=True, poll_every=batch.poll_every)
+    return config
+
+
+def _run(db, kind: str, target: str, model: str, config: dict, jobs: list[Job], endpoint: Endpoint,
+         settings: Settings, quirks: Quirks, first: tuple[Job, Reply] | None,
+         on_result: Callable[[int, Job, Reply], None], actor: str | None, on_progress, cancel,
+         batch: BatchSettings | None) -> tuple[int, Progress]:
+    """Start (or, for a batch left open by a killed process, take over) the run, make its calls and
+    finish it: failures go to run_errors, and the run ends done, cancelled, failed or interrupted."""
+    open_rows = batches.open_batches(db, kind, target, endpoint.url)
+    if open_rows and not batch:
+        raise UserError(f"run {open_rows[0]['run_id']} has a batch still open at {endpoint.url} for {target}: "
+                        "run again with --batch to collect it (a live run would pay for its items twice)")
+    if open_rows:
+        run_id = open_rows[0]["run_id"]
+        open_rows = [row for row in open_rows if row["run_id"] == run_id]
+        runs.take_over(db, run_id, os.getpid(), liveness.owner())
+    else:
+        run_id = runs.start_run(db, kind, target, config, len(jobs), actor, os.getpid(), liveness.owner())
+
+    def on_error(job: Job, error: str, attempts: int):
+        runs.record_error(db, run_id, job.item_id, error, attempts)
+
+    try:
+        ledger = Ledger(jobs, runs.cached(db, [job.key for job in jobs]),
+                        lambda job, reply: on_result(run_id, job, reply), on_error, on_progress)
+        if first is not None:
+            ledger.answer_first(*first)
+        if batch:
+            progress = asyncio.run(_in_batches(db, run_id, ledger, endpoint, settings, quirks, batch, open_rows,
+                                               cancel))
+        elif settings.processes > 1:
+            progress = processes.run_jobs(ledger, endpoint, settings, cancel, quirks)
+        else:
+            progress = asyncio.run(_in_this_process(ledger, endpoint, settings, quirks, cancel))
+    except BaseException as exc:
+        # A batch stopped by Ctrl-C keeps running at the provider: interrupted, resumed next time.
+        runs.finish_run(db, run_id, "interrupted" if batch and isinstance(exc, KeyboardInterrupt) else "failed")
+        raise
+    endpoints.remember(db, endpoint.url, model, quirks.learned())
+    runs.finish_run(db, run_id, progress.status)
+    return run_id, progress
+
+
+async def _in_this_process(ledger: Ledger, endpoint: Endpoint, settings: Settings, quirks: Quirks,
+                           cancel) -> Progress:
+    client = endpoint.client(settings.timeout)
+    try:
+        return await run_jobs(ledger, client, settings, cancel, quirks)
+    finally:
+        await client.close()
+
+
+async def _in_batches(db, run_id: int, ledger: Ledger, endpoint: Endpoint, settings: Settings, quirks: Quirks,
+                      batch: BatchSettings, open_rows: list[dict], cancel) -> Progress:
+    book = BatchBook(uploaded=lambda file_id, n: batches.add(db, run_id, endpoint.url, file_id, n),
+                     created=lambda row_id, batch_id, status: batches.set_batch(db, row_id, batch_id, status),
+                     status=lambda row_id, status: batches.set_status(db, row_id, status))
+    client = endpoint.client(settings.timeout)
+    try:
+        return await batches_api.run(client, ledger, quirks, batch, book, open_rows, cancel)
+    finally:
+        await client.close()
 
 
 def _judge_in_batches(db, judge, selection: Selection, limit: int | None, actor: str | None,
@@ -243,7 +475,7 @@ def _judge_in_batches(db, judge, selection: Selection, limit: int | None, actor:
     total = runs.count_lacking_verdict(db, judge_id, selection)
     total = min(total, limit) if limit else total
     config = {"judge": judge.name, "selection": selection.changed(), "limit": limit, **judge.config}
-    run_id = runs.start_run(db, "judge", judge.name, config, total, actor)
+    run_id = runs.start_run(db, "judge", judge.name, config, total, actor, os.getpid(), liveness.owner())
     progress, last = Progress(total=total), 0
     try:
         while progress.done < total:
@@ -270,32 +502,3 @@ def _judge_in_batches(db, judge, selection: Selection, limit: int | None, actor:
     if on_progress:
         on_progress(progress)
     return run_id, progress
-
-
-def _send(db, run_id: int, jobs: list[Job], endpoint: Endpoint, settings: Settings,
-          on_result: Callable[[Job, Reply], None], on_progress, cancel) -> Progress:
-    """Make the run's calls (cached ones answered from the store, the rest over HTTP in this process
-    or in worker processes); failures go to run_errors, and the run ends marked done, cancelled or
-    failed (also when interrupted)."""
-
-    def on_error(job: Job, error: str, attempts: int):
-        runs.record_error(db, run_id, job.item_id, error, attempts)
-
-    async def in_this_process(ledger: Ledger) -> Progress:
-        client = endpoint.client(settings.timeout)
-        try:
-            return await run_jobs(ledger, client, settings, cancel)
-        finally:
-            await client.close()
-
-    try:
-        ledger = Ledger(jobs, runs.cached(db, [job.key for job in jobs]), on_result, on_error, on_progress)
-        if settings.processes > 1:
-            progress = processes.run_jobs(ledger, endpoint, settings, cancel)
-        else:
-            progress = asyncio.run(in_this_process(ledger))
-    except BaseException:
-        runs.finish_run(db, run_id, "failed")
-        raise
-    runs.finish_run(db, run_id, progress.status)
-    return progress

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import openai
 
 from errors import UserError
-from runs.calls import Fatal, Reply, call, classify, describe, retry_delay
+from runs.calls import Fatal, Quirks, call, classify, describe, retry_delay
 from runs.ledger import Job, Ledger, Progress
+from runs.replies import Reply
 
 DEFAULT_CONCURRENCY = 16
 
@@ -77,13 +78,40 @@ def start_offsets(count: int, stagger: float, first_start: float = 0.0) -> list[
     return [first_start + i * stagger for i in range(max(1, count))]
 
 
+class GaveUp(Exception):
+    """A call that failed for good: its last error and how many attempts were made."""
+
+    def __init__(self, cause: Exception, attempts: int):
+        super().__init__(describe(cause))
+        self.cause, self.attempts = cause, attempts
+
+
+async def call_with_retries(client: openai.AsyncOpenAI, request: dict, settings: Settings, quirks: Quirks,
+                            limiter: RateLimiter | None = None,
+                            final: Callable[[Exception], bool] | None = None) -> Reply:
+    """One request, retried on transient failures as ``settings`` say (``final(exc)`` True: no retry).
+    Raises GaveUp."""
+    attempt = 0
+    while True:
+        attempt += 1
+        if limiter is not None:
+            await limiter.wait()
+        try:
+            return await call(client, request, settings.timeout, quirks)
+        except Exception as exc:  # noqa: BLE001 - classified here, handed on in GaveUp; nothing is swallowed
+            if classify(exc) != "retry" or attempt >= settings.max_attempts or (final and final(exc)):
+                raise GaveUp(exc, attempt) from exc
+            await asyncio.sleep(retry_delay(settings.backoff_base, settings.backoff_max, attempt, exc))
+
+
 def start_workers(take: Callable[[], Job | None], count: int, client: openai.AsyncOpenAI, settings: Settings,
                   answered: Callable[[Job, Reply], None], failed: Callable[[Job, str, int], None],
-                  first_start: float = 0.0) -> list[asyncio.Task]:
+                  first_start: float = 0.0, quirks: Quirks | None = None) -> list[asyncio.Task]:
     """``count`` tasks that call ``take()`` for a job until it returns None, retrying each call as
     settings say; worker i starts ``first_start + i * settings.stagger`` seconds from now. A fatal
     error is reported for its job, stops these workers taking more, and ends that worker's task with
-    Fatal."""
+    Fatal. ``quirks``: the endpoint's request rewrites, shared (and learned) by all these workers."""
+    quirks = quirks if quirks is not None else Quirks()
     limiter = RateLimiter(settings.rpm)
     stop = asyncio.Event()
 
@@ -91,22 +119,15 @@ def start_workers(take: Callable[[], Job | None], count: int, client: openai.Asy
         if start:
             await asyncio.sleep(start)
         while not stop.is_set() and (job := take()) is not None:
-            for attempt in range(1, settings.max_attempts + 1):
-                await limiter.wait()
-                try:
-                    reply = await call(client, job.request, settings.timeout)
-                except Exception as exc:  # noqa: BLE001 - classified below; nothing is swallowed silently
-                    kind = classify(exc)
-                    if kind == "retry" and attempt < settings.max_attempts:
-                        await asyncio.sleep(retry_delay(settings.backoff_base, settings.backoff_max, attempt, exc))
-                        continue
-                    failed(job, describe(exc), attempt)
-                    if kind == "fatal":
-                        stop.set()
-                        raise Fatal(describe(exc)) from exc
-                    break
-                answered(job, reply)
-                break
+            try:
+                reply = await call_with_retries(client, job.request, settings, quirks, limiter)
+            except GaveUp as gave_up:
+                failed(job, str(gave_up), gave_up.attempts)
+                if classify(gave_up.cause) == "fatal":
+                    stop.set()
+                    raise Fatal(str(gave_up)) from gave_up.cause
+                continue
+            answered(job, reply)
 
     return [asyncio.create_task(work(start)) for start in start_offsets(count, settings.stagger, first_start)]
 
@@ -121,12 +142,13 @@ def first_failure(results: list) -> Fatal | None:
 
 
 async def run_jobs(ledger: Ledger, client: openai.AsyncOpenAI, settings: Settings,
-                   cancel: threading.Event | None = None) -> Progress:
+                   cancel: threading.Event | None = None, quirks: Quirks | None = None) -> Progress:
     """Make the ledger's pending calls in this process. Returns the final Progress (status done /
     cancelled / failed)."""
     queue = collections.deque(ledger.pending)
     workers = start_workers(lambda: queue.popleft() if queue else None,
-                            min(settings.concurrency, len(queue)), client, settings, ledger.answered, ledger.failed)
+                            min(settings.concurrency, len(queue)), client, settings, ledger.answered, ledger.failed,
+                            quirks=quirks)
 
     async def watch(tasks):
         while cancel is not None and not cancel.is_set():

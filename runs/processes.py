@@ -27,14 +27,15 @@ import signal
 import threading
 
 from runs import pool
-from runs.calls import Fatal
+from runs.calls import Fatal, Quirks
 from runs.endpoint import Endpoint, tls_context
 from runs.ledger import Job, Ledger, Progress
 
 
 def run_jobs(ledger: Ledger, endpoint: Endpoint, settings: pool.Settings,
-             cancel: threading.Event | None = None) -> Progress:
-    """runs.pool.run_jobs with the calls made by ``settings.processes`` worker processes."""
+             cancel: threading.Event | None = None, quirks: Quirks | None = None) -> Progress:
+    """runs.pool.run_jobs with the calls made by ``settings.processes`` worker processes. Each
+    worker starts from ``quirks`` (the endpoint's known request rewrites) and learns on its own."""
     pending = ledger.pending
     count = min(settings.processes, len(pending))
     if not count:
@@ -48,7 +49,7 @@ def run_jobs(ledger: Ledger, endpoint: Endpoint, settings: pool.Settings,
     for number in range(count):
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(target=_worker, args=(writer, pending, next_index, stop, endpoint, share,
-                                                          first_starts[number]),
+                                                          first_starts[number], quirks),
                                   name=f"runner worker {number + 1}", daemon=True)
         process.start()
         writer.close()  # the worker holds the only write end: its exit reads as end-of-file here
@@ -108,7 +109,7 @@ def shares(settings: pool.Settings, count: int) -> tuple[pool.Settings, list[flo
 
 
 def _worker(writer, jobs: list[Job], next_index, stop, endpoint: Endpoint, settings: pool.Settings,
-            first_start: float) -> None:
+            first_start: float, quirks: Quirks | None) -> None:
     """A worker process: take jobs by index until none is left or ``stop`` is set, send each outcome.
     Ctrl-C reaches the whole process group: the parent alone handles it (and sets ``stop``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -138,7 +139,7 @@ def _worker(writer, jobs: list[Job], next_index, stop, endpoint: Endpoint, setti
         client = endpoint.client(settings.timeout)
         try:
             tasks = pool.start_workers(take, settings.concurrency, client, settings, answered, failed,
-                                         first_start)
+                                         first_start, quirks)
             for task in tasks:
                 task.add_done_callback(stop_all_on_fatal)
             fatal = pool.first_failure(await asyncio.gather(*tasks, return_exceptions=True))

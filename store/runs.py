@@ -47,14 +47,22 @@ def responses_lacking_verdict(db: sqlite_utils.Database, judge_id: int | None, s
     return list(db.query(sql, params))
 
 
+def _lacking_response_sql(model: str, s: Selection) -> tuple[str, list]:
+    cond, params = prompt_where(s)
+    return (f"""FROM prompts p WHERE NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = p.id AND r.model = ?)
+                AND {cond}""", [model] + params)
+
+
+def count_prompts_lacking_response(db: sqlite_utils.Database, model: str, s: Selection) -> int:
+    sql, params = _lacking_response_sql(model, s)
+    return db.execute(f"SELECT count(*) {sql}", params).fetchone()[0]
+
+
 def prompts_lacking_response(db: sqlite_utils.Database, model: str, s: Selection,
                              limit: int | None = None) -> list[dict]:
     """Prompts in the selection that have no response from ``model`` yet, oldest first."""
-    cond, params = prompt_where(s)
-    sql = f"""SELECT {_ITEM_COLUMNS} FROM prompts p
-              WHERE NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = p.id AND r.model = ?)
-              AND {cond} ORDER BY p.id"""
-    params = [model] + params
+    sql, params = _lacking_response_sql(model, s)
+    sql = f"SELECT {_ITEM_COLUMNS} {sql} ORDER BY p.id"
     if limit:
         sql += " LIMIT ?"
         params.append(limit)
@@ -82,13 +90,48 @@ def _cache_put(db, key: str, value: dict) -> None:
 # -- runs -------------------------------------------------------------------------------------------
 
 def start_run(db: sqlite_utils.Database, kind: str, target: str, config: dict, n_items: int,
-              actor: str | None = None) -> int:
+              actor: str | None = None, pid: int | None = None, owner: str | None = None) -> int:
     """A new run. ``actor``: the app's user, who needs the reviewer role like any other writer
-    (None: the command line, acting as the database's owner). The run's id is what the later
-    writes of the run carry."""
+    (None: the command line, acting as the database's owner). ``pid``/``owner``: the process
+    running it (runs.liveness), to tell a killed run from a live one. The run's id is what the
+    later writes of the run carry."""
     with users.writing_as(db, actor, "reviewer") if actor is not None else write_transaction(db):
-        return db.conn.execute("INSERT INTO runs (kind, target, config, n_items) VALUES (?, ?, ?, ?)",
-                               (kind, target, json.dumps(config, sort_keys=True), n_items)).lastrowid
+        return db.conn.execute("INSERT INTO runs (kind, target, config, n_items, pid, owner) VALUES (?, ?, ?, ?, ?, ?)",
+                               (kind, target, json.dumps(config, sort_keys=True), n_items, pid, owner)).lastrowid
+
+
+def take_over(db: sqlite_utils.Database, run_id: int, pid: int, owner: str) -> None:
+    """A run continued by another process (a batch run resumed after a restart): running again, owned
+    by that process."""
+    with write_transaction(db):
+        db.conn.execute("UPDATE runs SET status = 'running', finished_at = NULL, pid = ?, owner = ? WHERE id = ?",
+                        (pid, owner, run_id))
+
+
+def running_runs(db: sqlite_utils.Database) -> list[dict]:
+    """Runs marked running: id, pid and owner (whose process may be gone)."""
+    return list(db.query("SELECT id, pid, owner FROM runs WHERE status = 'running' ORDER BY id"))
+
+
+def mark_interrupted(db: sqlite_utils.Database, run_ids: list[int]) -> None:
+    """Runs whose process is gone: 'interrupted', unless they finished meanwhile."""
+    if not run_ids:
+        return
+    with write_transaction(db):
+        db.conn.executemany("UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'",
+                            [(run_id,) for run_id in run_ids])
+
+
+def interrupted_runs(db: sqlite_utils.Database, limit: int = 5) -> list[dict]:
+    """Interrupted runs not resumed yet: no later run of the same kind, target and selection (a
+    re-run of the same judge or model on it picks up exactly what the interrupted one left), newest
+    first."""
+    return [dict(row, config=json.loads(row["config"])) for row in db.query(
+        """SELECT id, kind, target, config, n_items, n_done, n_errors, started_at FROM runs r
+           WHERE status = 'interrupted' AND NOT EXISTS (
+               SELECT 1 FROM runs later WHERE later.kind = r.kind AND later.target = r.target AND later.id > r.id
+               AND json_extract(later.config, '$.selection') IS json_extract(r.config, '$.selection'))
+           ORDER BY id DESC LIMIT ?""", [limit])]
 
 
 def _count(db, run_id: int, done: int = 0, errors: int = 0, prompt_tokens: int = 0,
@@ -142,13 +185,32 @@ def record_error(db: sqlite_utils.Database, run_id: int, item_id: int, error: st
 
 
 def get_run(db: sqlite_utils.Database, run_id: int) -> dict:
-    return next(db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
+    found = next(db.query("SELECT * FROM runs WHERE id = ?", [run_id]), None)
+    if found is None:
+        raise UserError(f"no run {run_id}")
+    return found
+
+
+def judge_config(db: sqlite_utils.Database, name: str) -> dict | None:
+    """The stored config of judge ``name`` (what rebuilds it), or None when unknown."""
+    row = db.execute("SELECT config FROM judges WHERE name = ?", (name,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def mean_completion_tokens(db: sqlite_utils.Database, kind: str, target: str) -> float | None:
+    """Completion tokens per answered item over earlier runs of this judge or model (None: no
+    answered item yet): what a preview expects a new item to cost."""
+    row = db.execute("SELECT sum(completion_tokens), sum(n_done) FROM runs WHERE kind = ? AND target = ? "
+                     "AND completion_tokens > 0", (kind, target)).fetchone()
+    return row[0] / row[1] if row[1] else None
 
 
 def recent_runs(db: sqlite_utils.Database, limit: int = 20) -> pd.DataFrame:
     return pd.read_sql_query(
         """SELECT id, kind, target, status, n_items, n_done, n_errors, prompt_tokens, completion_tokens,
-                  started_at, finished_at FROM runs ORDER BY id DESC LIMIT ?""", db.conn, params=[limit])
+                  started_at, finished_at,
+                  (SELECT group_concat(batch_id) FROM run_batches b WHERE b.run_id = runs.id) AS batch
+           FROM runs ORDER BY id DESC LIMIT ?""", db.conn, params=[limit])
 
 
 def run_errors(db: sqlite_utils.Database, run_id: int) -> pd.DataFrame:
@@ -163,6 +225,12 @@ def register_judge(db: sqlite_utils.Database, judge, actor: str | None = None) -
     with users.writing_as(db, actor, "reviewer") if actor is not None else write_transaction(db):
         return ensure_judge(db, judge.name, judge.family, judge.config, getattr(judge, "digest", None)
                             or getattr(judge, "template_hash", None))
+
+
+def judge_labels(db: sqlite_utils.Database, name: str) -> dict[str, int]:
+    """How many verdicts judge ``name`` gave of each label (``unparsed`` included)."""
+    return dict(db.execute("SELECT v.label, count(*) FROM verdicts v JOIN judges j ON j.id = v.judge_id "
+                           "WHERE j.name = ? GROUP BY v.label", (name,)).fetchall())
 
 
 def judge_id(db: sqlite_utils.Database, name: str) -> int | None:

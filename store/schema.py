@@ -303,3 +303,44 @@ def m005_prompt_sets(db: sqlite_utils.Database):
           AND a.id = (SELECT max(b.id) FROM prompt_annotations b
                       WHERE b.prompt_id = a.prompt_id AND b.annotator = a.annotator);
     """)
+
+
+@migrations()
+def m006_runs_owned_batched_learned(db: sqlite_utils.Database):
+    """Three things a run needs to survive the real world.
+
+    ``runs.pid`` / ``runs.owner``: the process running it (owner: host, boot id and the process's
+    start time, so a reused pid is not mistaken for the run's), so a run whose process is gone can
+    be marked ``interrupted`` instead of staying ``running`` forever.
+    ``run_batches``: a run sent through a provider's Batch API: the uploaded file and the batch id,
+    written the moment each exists, so a restarted process resumes polling instead of paying twice.
+    ``endpoint_features``: what an endpoint (base URL) and model accept (structured output mode,
+    ``max_completion_tokens``, no temperature), learned once from its errors and remembered."""
+    db.executescript(f"""
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    CREATE INDEX runs_status ON runs (status);
+
+    CREATE TABLE run_batches (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        base_url TEXT NOT NULL,
+        input_file_id TEXT NOT NULL,      -- the uploaded requests file
+        batch_id TEXT,                    -- NULL between the upload and the batch's creation
+        n_requests INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'uploaded',  -- uploaded, then the provider's, then 'collected'
+        created_at TEXT NOT NULL DEFAULT {_NOW},
+        collected_at TEXT
+    );
+    CREATE INDEX run_batches_run ON run_batches (run_id);
+
+    CREATE TABLE endpoint_features (
+        base_url TEXT NOT NULL,
+        model TEXT NOT NULL,
+        feature TEXT NOT NULL,            -- 'structured', 'max_completion_tokens', 'no_temperature'
+        value TEXT NOT NULL,
+        learned_at TEXT NOT NULL DEFAULT {_NOW},
+        PRIMARY KEY (base_url, model, feature)
+    );
+    """)
+

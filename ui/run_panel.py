@@ -52,12 +52,14 @@ def progress_panel(job_key: str, cancel_key: str) -> None:
         progress = current.progress
         label = display.escape_markdown(current.label)  # it names the user's category or dataset
         if current.running:
-            done = progress.finished if progress else 0
-            total = progress.total if progress else 0
-            st.progress(done / total if total else 0.0,
-                        text=f"{label}: {done:,} of {total:,}" + (
-                            f" · {progress.rate:.1f}/s · {progress.errors} errors · "
-                            f"{progress.prompt_tokens + progress.completion_tokens:,} tokens" if progress else ""))
+            if progress is None:
+                st.progress(0.0, text=f"{label}: starting (finding the items, learning what the endpoint accepts)")
+            else:
+                st.progress(progress.finished / progress.total if progress.total else 0.0,
+                            text=f"{label}: {progress.finished:,} of {progress.total:,} · {progress.rate:.1f}/s · "
+                                 f"{progress.errors} errors · {progress.prompt_tokens + progress.completion_tokens:,} "
+                                 "tokens" + (f" · {display.escape_markdown(progress.message)}"
+                                             if progress.message else ""))
             if st.button("Cancel", icon=":material/stop:", key=cancel_key):
                 current.cancel.set()
             return
