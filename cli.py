@@ -135,7 +135,7 @@ def demo(ctx):
 @click.pass_context
 def stats(ctx, as_json):
     """Counts of prompts, responses, verdicts and annotations, per dataset."""
-    figures = store.reads.stats(open_db(ctx))
+    figures = store.reads.stats(open_db(ctx, readonly=True))
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return

@@ -4,12 +4,15 @@ Streamlit runs each rerun on a fresh thread and SQLite connections must not cros
 nothing here caches a connection globally: ``connect`` is cheap (WAL, no schema work when the
 schema is current) and callers open one per thread or per command. Every write goes through
 ``write_transaction``, which takes the write lock up front (``BEGIN IMMEDIATE``) so two writers
-queue on the busy timeout instead of failing mid-transaction with "database is locked".
+queue on the busy timeout instead of failing mid-transaction with "database is locked". A writer
+waiting for the lock polls every LOCK_POLL_MS, so it goes in between the short transactions a long
+import publishes in (store/staging.py) instead of waiting for the whole import.
 """
 
 import contextlib
 import os
 import sqlite3
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from errors import UserError
 from store.schema import migrations
 
 BUSY_TIMEOUT_S = 60.0
+LOCK_POLL_MS = 5
 DEFAULT_DB = "refusal_review.db"
 
 
@@ -36,7 +40,10 @@ def readonly_mode() -> bool:
 
 
 def connect(path: str | os.PathLike | None = None, readonly: bool | None = None) -> sqlite_utils.Database:
-    """Open (creating and migrating when writable) the database at ``path``."""
+    """Open (creating and migrating when writable) the database at ``path``. A writable open also
+    undoes any import that was killed while publishing (store.staging.recover)."""
+    from store import staging  # staging imports this module; keep the cycle lazy
+
     path = str(path or default_path())
     readonly = readonly_mode() if readonly is None else readonly
     try:
@@ -56,8 +63,9 @@ def connect(path: str | os.PathLike | None = None, readonly: bool | None = None)
                 db.enable_wal()
             conn.execute("PRAGMA synchronous = NORMAL")
             migrate(db)
+            staging.recover(db)
         return db
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:  # OperationalError, and "file is not a database"
         raise StoreError(explain(path, exc)) from exc
 
 
@@ -103,23 +111,41 @@ def write_transaction(db: sqlite_utils.Database):
         yield db
         return
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        _begin_immediate(conn)
     except sqlite3.OperationalError as exc:
-        raise StoreError(explain(_db_path(db), exc)) from exc
+        raise StoreError(explain(db_path(db), exc)) from exc
     try:
         yield db
     except BaseException as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         if isinstance(exc, sqlite3.OperationalError) and _about_the_file(exc):
-            raise StoreError(explain(_db_path(db), exc)) from exc
+            raise StoreError(explain(db_path(db), exc)) from exc
         raise
     try:
         conn.execute("COMMIT")
     except sqlite3.OperationalError as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        raise StoreError(explain(_db_path(db), exc)) from exc
+        raise StoreError(explain(db_path(db), exc)) from exc
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting up to BUSY_TIMEOUT_S for the write lock. SQLite's own busy handler
+    backs off to sleeps of 100 ms, which would let a writer miss the brief gaps between an import's
+    transactions again and again; retrying every LOCK_POLL_MS catches the first gap."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    conn.execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
 
 def _about_the_file(exc: sqlite3.Error) -> bool:
@@ -128,7 +154,7 @@ def _about_the_file(exc: sqlite3.Error) -> bool:
     return any(word in msg for word in ("readonly", "read-only", "disk is full", "disk I/O", "unable to open"))
 
 
-def _db_path(db: sqlite_utils.Database) -> str:
+def db_path(db: sqlite_utils.Database) -> str:
     row = db.conn.execute("PRAGMA database_list").fetchone()
     return row[2] if row and row[2] else ":memory:"
 

@@ -303,3 +303,22 @@ def m005_prompt_sets(db: sqlite_utils.Database):
           AND a.id = (SELECT max(b.id) FROM prompt_annotations b
                       WHERE b.prompt_id = a.prompt_id AND b.annotator = a.annotator);
     """)
+
+
+@migrations()
+def m006_import_journal(db: sqlite_utils.Database):
+    """The id ranges an import has published so far (store/staging.py): an import publishes in
+    short transactions, and these ranges are what an undo deletes if it fails or is killed. Empty
+    whenever no import is publishing."""
+    db.executescript("""
+    CREATE TABLE import_journal (
+        id INTEGER PRIMARY KEY,
+        import_id TEXT NOT NULL,          -- host:pid:random, one per import
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        tbl TEXT NOT NULL CHECK (tbl IN ('prompts', 'responses', 'verdicts', 'judges')),
+        first_id INTEGER NOT NULL,
+        last_id INTEGER NOT NULL
+    );
+    CREATE INDEX import_journal_import ON import_journal (import_id);
+    """)
