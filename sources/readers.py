@@ -23,7 +23,7 @@ MAX_LINE_BYTES = 64 * 2**20  # one JSONL line or CSV line; a longer one is not a
 PARQUET_BATCH_ROWS = 10_000
 # Only these escapes can make json.loads return a NUL or a lone surrogate (raw NUL bytes and
 # invalid UTF-8 are refused before parsing), so rows without them skip the per-string walk.
-_SUSPECT_ESCAPE = re.compile(rb"\\u(0000|d[89a-f])", re.IGNORECASE)
+_SUSPECT_ESCAPE = re.compile(r"\\u(0000|d[89a-f])", re.IGNORECASE)
 
 
 def _lines(path) -> Iterator[tuple[int, str]]:
@@ -67,7 +67,7 @@ def read_jsonl(path) -> Iterator[tuple[int, dict]]:
             raise SourceError(path, f"unreadable JSON ({exc})", line=number) from exc
         if not isinstance(row, dict):
             raise SourceError(path, f"expected a JSON object, got {type(row).__name__}", line=number)
-        if _SUSPECT_ESCAPE.search(line.encode("utf-8")):
+        if _SUSPECT_ESCAPE.search(line):
             check_text(path, number, row)
         yield number, row
     if not seen:

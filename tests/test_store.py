@@ -194,6 +194,7 @@ def test_a_file_that_is_not_a_database_is_one_sentence_and_stays_as_it_was(tmp_p
 def test_read_commands_never_create_a_database(tmp_path):
     typo = tmp_path / "typo.db"
     for args in (["stats"], ["stats", "--json"], ["search", "x"], ["agreement"], ["report"], ["users", "list"],
+                 ["compare", "--judge", "a", "--judge", "b"],
                  ["export", "--format", "jsonl", str(tmp_path / "out.jsonl")]):
         proc = run_cli(typo, *args)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, (args, proc.stderr)
