@@ -106,7 +106,7 @@ def import_(ctx, kind, files, set_, model, dataset, mapping):
         raise click.UsageError(f"{', '.join(unused)} does not apply to {kind} files")
     options = {argument: given[option] for argument, option in takes.items()}
     db = open_db(ctx)
-    with store.write_transaction(db):  # several files: all of them or none
+    with store.import_group(db):  # several files: all of them or none
         results = [sources.import_file(db, kind, file, **options) for file in files]
     for result in results:
         click.echo(result.summary())

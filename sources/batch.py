@@ -3,8 +3,9 @@
 Every importer hands its rows to a Batch as it reads them; the Batch keeps one chunk in memory and
 stages the rest in a temporary file (store.staging), so a file of a million responses costs the
 memory of a few thousand. ``Batch.write`` then checks the staged prompts against the database and
-publishes everything in short transactions that a failure undoes, so a bad row on line 900,000
-fails before anything is written and a reviewer's label never waits for the whole import.
+publishes everything in short transactions that a failure undoes (store.staging.import_group), so a
+bad row on line 900,000 fails before anything is written and a reviewer's label never waits for the
+whole import.
 Keeping this here means no importer has its own copy of it.
 """
 
@@ -18,6 +19,7 @@ import sqlite_utils
 import labels
 from sources.errors import SourceError
 from store import staging
+from store.staging import import_group
 
 
 def text_id(text: str) -> str:
@@ -106,21 +108,23 @@ class Batch:
 
     def write(self, db: sqlite_utils.Database,
               on_progress: Callable[[str, int], None] | None = None) -> ImportResult:
-        """Publish what was staged (see store.staging); ``on_progress(phase, rows)`` follows it."""
-        try:
-            totals = self._stage.totals()
-            if not totals["prompts"]:
-                raise SourceError(self.path, "no rows to import")
-            try:
-                verdicts, annotations = self._stage.publish(db, self.origin, on_progress)
-            except staging.PromptConflict as exc:
-                raise self._id_error(exc.line, f"id {exc.source_id!r} is already in dataset {exc.dataset!r} with a "
-                                     f"different prompt ({_clip(exc.existing)}); an id names one prompt: give this "
-                                     "one a new id, or import it into another dataset") from exc
-        finally:
+        """Publish what was staged (see store.staging); ``on_progress(phase, rows)`` follows it.
+        Inside ``store.import_group`` (several files as one import) the human labels are added, and
+        counted in the result, when the group finishes."""
+        totals = self._stage.totals()
+        if not totals["prompts"]:
             self._stage.close()
-        return ImportResult(self.path, totals["datasets"], totals["prompts"], totals["responses"], verdicts,
-                            annotations)
+            raise SourceError(self.path, "no rows to import")
+        result = ImportResult(self.path, totals["datasets"], totals["prompts"], totals["responses"], 0, 0)
+        try:
+            with import_group(db, on_progress) as group:
+                result.verdicts_added = group.add(self._stage, self.origin,
+                                                  lambda n: setattr(result, "annotations_added", n))
+        except staging.PromptConflict as exc:
+            raise self._id_error(exc.line, f"id {exc.source_id!r} is already in dataset {exc.dataset!r} with a "
+                                 f"different prompt ({_clip(exc.existing)}); an id names one prompt: give this "
+                                 "one a new id, or import it into another dataset") from exc
+        return result
 
 
 def _clip(text: str, n: int = 60) -> str:

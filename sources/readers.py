@@ -50,6 +50,15 @@ def _lines(path) -> Iterator[tuple[int, str]]:
             yield number, text
 
 
+def read_text(path) -> str:
+    """A whole file as text, for formats that are one document (a promptfoo results file): the
+    same checks as a streamed file, with the line of what is wrong; never empty."""
+    text = "".join(line for _, line in _lines(path))
+    if not text.strip():
+        raise SourceError(path, "the file is empty")
+    return text
+
+
 def read_jsonl(path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line."""
     seen = False

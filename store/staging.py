@@ -1,9 +1,9 @@
 """Imports that never hold the write lock for long: stage the file's rows outside the database,
 then publish them in short transactions that can be undone.
 
-Why: a million-response import takes minutes to read and check and about a minute to write (the
-text, its indexes and the full-text index). Done in one transaction it held the write lock the
-whole time, and every reviewer's label failed with "database is locked". Now:
+Why: a million-response import takes minutes to read and check and minutes to write (the text,
+its indexes and the full-text index). Done in one transaction it held the write lock the whole
+time, and every reviewer's label failed with "database is locked". Now:
 
 1. **Stage.** ``Stage`` takes an importer's rows and writes them, a chunk of CHUNK_ROWS at a time,
    into a private temporary SQLite database (SQLite's own temporary file, deleted when it is
@@ -12,21 +12,21 @@ whole time, and every reviewer's label failed with "database is locked". Now:
 2. **Check.** Before anything is written, every staged prompt whose (dataset, id) is already in
    the database must have the same text (``PromptConflict`` otherwise; the importer names the file,
    line and id). Prompts found are marked, so only they are enriched later.
-3. **Publish.** New prompts, then responses with their verdicts, in transactions sized to last
+3. **Publish.** An ``ImportGroup`` (one per import; ``import_group`` makes several files one
+   import) writes new prompts, then responses with their verdicts, in transactions sized to last
    about PUBLISH_SECONDS each, with a pause after each so a waiting writer (a reviewer's label)
    goes in between. Each transaction records the id ranges it added in ``import_journal``. One
    last transaction adds what deleting rows could not undo (human labels, which are append-only;
    category assignments; fields filled into prompts that existed before) and clears the journal.
-4. **Undo.** When publishing fails, the journal's ranges are deleted again, in short transactions
+4. **Undo.** When anything fails, the journal's ranges are deleted again, in short transactions
    too, so the import leaves nothing. A process killed while publishing leaves its journal behind
    and the next writable ``store.connect`` undoes it (``recover``).
 
-What readers see: while an import publishes (about a minute for a million responses), its rows
-appear transaction by transaction; the import is all-or-nothing on failure, not atomic to a
-reader in the meantime. A response a reviewer labels during that minute is kept by an undo (labels
-are never deleted), with its prompt. When the caller already holds a transaction (``hub.fetch``
-imports several files as one), everything is published inside it and the caller's transaction is
-the unit.
+What readers see: while an import publishes, its rows appear transaction by transaction; the
+import is all-or-nothing on failure, not atomic to a reader in the meantime (that would take a
+"published" mark every read in store/ honours). A response a reviewer labels meanwhile is kept by
+an undo (labels are never deleted), with its prompt. When the caller already holds a transaction,
+everything is published inside it and the caller's transaction is the unit.
 """
 
 import contextlib
@@ -201,17 +201,7 @@ class Stage:
             self.conn.executemany("UPDATE prompts SET existed = 1 WHERE id = ?",
                                   [(r[0],) for r in rows if (r[2], r[3]) in found])
 
-    # -- publishing ------------------------------------------------------------------------------
-    def publish(self, db: sqlite_utils.Database, origin: str,
-                on_progress: Callable[[str, int], None] | None = None) -> tuple[int, int]:
-        """Write everything staged into ``db``; returns (verdicts added, annotations added).
-        ``on_progress(phase, rows)`` is called after each committed transaction."""
-        self.check(db)
-        self._check_space(db)
-        with Journal(db, on_progress or (lambda phase, rows: None)) as journal:
-            return self._publish(db, origin, journal)
-
-    def _check_space(self, db: sqlite_utils.Database) -> None:
+    def check_space(self, db: sqlite_utils.Database) -> None:
         """Refuse up front when the disk cannot hold the import: a disk filling up halfway through
         publishing leaves no room to undo it either (``recover`` does, once there is room). Needed:
         SPACE_FACTOR times what was staged (text plus indexes, full-text index and the WAL)."""
@@ -226,12 +216,16 @@ class Stage:
                              f"{SPACE_FACTOR * staged / 1e6:.0f} MB and {free / 1e6:.0f} MB are free; "
                              "nothing was written")
 
-    def _publish(self, db, origin, journal: "Journal") -> tuple[int, int]:
-        columns = ", ".join(f for f in _PROMPT_FIELDS if f != "line")
-        for rows in journal.steps("prompts", self.conn, f"SELECT id, {columns} FROM prompts WHERE existed = 0"):
+    # -- publishing (driven by ImportGroup) -------------------------------------------------------
+    _COLUMNS = ", ".join(f for f in _PROMPT_FIELDS if f != "line")
+
+    def publish_rows(self, group: "ImportGroup", origin: str) -> int:
+        """New prompts, then responses with their verdicts, a step at a time; returns verdicts added."""
+        db = group.db
+        for rows in group.steps("prompts", self.conn, f"SELECT id, {self._COLUMNS} FROM prompts WHERE existed = 0"):
             staged = {(r[1], r[2]): r for r in rows}
             ids = writes.add_prompts(db, [dict(zip(_PROMPT_FIELDS[1:], r[1:])) for r in rows])
-            raced = [k for k, i in ids.items() if i <= journal.before["prompts"]]  # another import added it meanwhile
+            raced = [k for k, i in ids.items() if i <= group.before["prompts"]]  # another import added it meanwhile
             for key, (_, text) in _existing_prompts(db, raced).items():
                 if not same_text(text, staged[key][6]):
                     raise PromptConflict(self.prompt(key)[0], *key, text)
@@ -240,7 +234,7 @@ class Stage:
         judge_ids: dict[str, int] = {}
         verdicts_added = 0
         select = "SELECT id, dataset, source_id, model, text, text_hash, settings FROM responses"
-        for rows in journal.steps("responses", self.conn, select):
+        for rows in group.steps("responses", self.conn, select):
             prompt_ids = {k: v[0] for k, v in _existing_prompts(db, {(r[1], r[2]) for r in rows}).items()}
             response_ids = dict(zip((r[0] for r in rows), writes.add_responses(db, [
                 dict(prompt_id=prompt_ids[(r[1], r[2])], model=r[3], text=r[4], text_hash=r[5], origin=origin,
@@ -253,24 +247,29 @@ class Stage:
             verdicts_added += writes.add_verdicts(db, [
                 dict(response_id=response_ids[v[0]], judge_id=judge_ids[v[1]], label=v[2], rationale=v[3],
                      raw_output=v[4]) for v in verdicts])
+        return verdicts_added
 
-        labels_staged = self.conn.execute("SELECT count(*) FROM annotations").fetchone()[0]
-        with journal.step("labels", labels_staged, last=True):
-            enriched = self.conn.execute(f"SELECT {columns} FROM prompts WHERE existed = 1")
-            while rows := enriched.fetchmany(CHUNK_ROWS):
-                writes.add_prompts(db, [dict(zip(_PROMPT_FIELDS[1:], r)) for r in rows])
-            annotations_added = 0
-            labels = self.conn.execute(
-                "SELECT r.dataset, r.source_id, r.model, r.text_hash, a.annotator, a.label, a.note "
-                "FROM annotations a JOIN responses r ON r.id = a.response ORDER BY a.id")
-            while rows := labels.fetchmany(CHUNK_ROWS):
-                ids = _response_ids(db, rows)
-                annotations_added += writes.import_annotations(db, [
-                    dict(response_id=ids[r[:4]], annotator=r[4], label=r[5], note=r[6]) for r in rows])
-            assignments = self.conn.execute("SELECT dataset, source_id, name FROM assignments ORDER BY id")
-            while rows := assignments.fetchmany(CHUNK_ROWS):
-                categories.import_assignments(db, rows)
-        return verdicts_added, annotations_added
+    def count_labels(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM annotations").fetchone()[0]
+
+    def publish_final(self, db: sqlite_utils.Database) -> int:
+        """Inside the group's last transaction, what deleting rows could not undo: fields filled
+        into prompts that existed before, human labels, category assignments. Returns labels added."""
+        enriched = self.conn.execute(f"SELECT {self._COLUMNS} FROM prompts WHERE existed = 1")
+        while rows := enriched.fetchmany(CHUNK_ROWS):
+            writes.add_prompts(db, [dict(zip(_PROMPT_FIELDS[1:], r)) for r in rows])
+        added = 0
+        labels = self.conn.execute(
+            "SELECT r.dataset, r.source_id, r.model, r.text_hash, a.annotator, a.label, a.note "
+            "FROM annotations a JOIN responses r ON r.id = a.response ORDER BY a.id")
+        while rows := labels.fetchmany(CHUNK_ROWS):
+            ids = _response_ids(db, rows)
+            added += writes.import_annotations(db, [
+                dict(response_id=ids[r[:4]], annotator=r[4], label=r[5], note=r[6]) for r in rows])
+        assignments = self.conn.execute("SELECT dataset, source_id, name FROM assignments ORDER BY id")
+        while rows := assignments.fetchmany(CHUNK_ROWS):
+            categories.import_assignments(db, rows)
+        return added
 
 
 @contextlib.contextmanager
@@ -322,35 +321,39 @@ def _max_ids(db: sqlite_utils.Database) -> dict[str, int]:
 _ACTIVE: set[str] = set()  # imports this process is publishing right now; recover leaves them alone
 
 
-class Journal:
-    """The publishing transactions of one import, the id ranges each added, and their undo.
+class ImportGroup:
+    """One import of one or more staged files: their rows published in short journaled
+    transactions as each file is added, then one last transaction with what deleting rows could not
+    undo, or, if anything failed, an undo of everything the group published.
 
     With the caller already inside a transaction, the steps run in it and nothing is journaled:
     the caller's transaction commits or rolls back the whole import.
     """
 
-    def __init__(self, db: sqlite_utils.Database, on_progress: Callable[[str, int], None]):
-        self.db, self.on_progress = db, on_progress
+    def __init__(self, db: sqlite_utils.Database, on_progress: Callable[[str, int], None] | None = None):
+        self.db, self.on_progress = db, on_progress or (lambda phase, rows: None)
         self.nested = db.conn.in_transaction
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self.rows = FIRST_STEP_ROWS
         self.before: dict[str, int] = {}
         self.recorded = False
+        self._added: list[tuple[Stage, Callable[[int], None]]] = []
 
-    def __enter__(self):
-        _ACTIVE.add(self.id)
-        return self
+    def add(self, stage: Stage, origin: str, on_labels: Callable[[int], None]) -> int:
+        """Check ``stage`` against the database and publish its rows; ``on_labels(n)`` is told how
+        many human labels it added once the group finishes. Returns the verdicts added."""
+        self._added.append((stage, on_labels))  # closed by the group, whatever happens
+        stage.check(self.db)
+        stage.check_space(self.db)
+        return stage.publish_rows(self, origin)
 
-    def __exit__(self, kind, exc, tb):
-        """On failure, undo what was published; a failing undo is left to ``recover``."""
-        try:
-            if exc is not None and self.recorded and not self.nested:
-                undo(self.db, self.id)
-        finally:
-            _ACTIVE.discard(self.id)
+    def finish(self) -> None:
+        with self.step("labels", sum(stage.count_labels() for stage, _ in self._added), last=True):
+            for stage, on_labels in self._added:
+                on_labels(stage.publish_final(self.db))
 
     def steps(self, phase: str, conn: sqlite3.Connection, select: str):
-        """Pages of ``select`` from the staging database, each written by the loop body inside one
+        """Pages of ``select`` from a staging database, each written by the loop body inside one
         short transaction; the page size adapts so a transaction lasts about PUBLISH_SECONDS."""
         for rows in _pages(conn, select, lambda: self.rows):
             with self.step(phase, len(rows)):
@@ -382,6 +385,41 @@ class Journal:
             "INSERT INTO import_journal (import_id, host, pid, tbl, first_id, last_id) VALUES (?, ?, ?, ?, ?, ?)",
             added)
         self.recorded = self.recorded or bool(added)
+
+    def close(self, failed: bool) -> None:
+        """Undo what was published if the import failed (a failing undo is left to ``recover``),
+        and delete the staging files."""
+        try:
+            if failed and self.recorded and not self.nested:
+                undo(self.db, self.id)
+        finally:
+            for stage, _ in self._added:
+                stage.close()
+
+
+_GROUPS: dict[int, ImportGroup] = {}  # id(connection) -> the import group open on it
+
+
+@contextlib.contextmanager
+def import_group(db: sqlite_utils.Database, on_progress: Callable[[str, int], None] | None = None):
+    """All imports inside the block are one import: published in short transactions as each file
+    is read, finished together or undone together. Inside another group, joins it."""
+    if (outer := _GROUPS.get(id(db.conn))) is not None:
+        yield outer
+        return
+    group = _GROUPS[id(db.conn)] = ImportGroup(db, on_progress)
+    _ACTIVE.add(group.id)
+    failed = True
+    try:
+        yield group
+        group.finish()
+        failed = False
+    finally:
+        del _GROUPS[id(db.conn)]
+        try:
+            group.close(failed)
+        finally:
+            _ACTIVE.discard(group.id)
 
 
 def undo(db: sqlite_utils.Database, import_id: str, rows: int = 2_000) -> None:

@@ -234,3 +234,24 @@ def test_an_import_failing_while_publishing_is_undone_but_a_label_given_meanwhil
     assert kept[0].startswith("Prompt ") and kept[1].startswith("Answer ")
     assert db.execute("SELECT count(*) FROM import_journal").fetchone()[0] == 0
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_several_files_are_one_import_undone_together_and_labels_wait_for_the_last(tmp_path, small_steps):
+    from sources import SourceError
+
+    db = store.connect(tmp_path / "group.db")
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("question,answer,gold\n" + "".join(f"q{i},a{i},full_refusal\n" for i in range(300)))
+    second.write_text("question,answer,gold\nq1,a1,full_refusal\nq2,a2,maybe\n")  # line 3: not a label
+    options = dict(dataset="d", model="m", mapping=["prompt=question", "response=answer", "label=gold"])
+    with pytest.raises(SourceError, match="line 3"):
+        with store.import_group(db):
+            import_file(db, "generic", first, **options)
+            published = counts(db)
+            import_file(db, "generic", second, **options)
+    assert published == (300, 300, 0, 0), "the first file's rows are published, its labels wait for the last"
+    assert counts(db) == (0, 0, 0, 0) and db["judges"].count == 0
+    assert db.execute("SELECT count(*) FROM import_journal").fetchone()[0] == 0
+    with store.import_group(db):
+        results = [import_file(db, "generic", first, **options) for _ in range(2)]
+    assert [r.annotations_added for r in results] == [300, 0] and counts(db) == (300, 300, 0, 300)
