@@ -11,6 +11,7 @@ import publishes in (store/staging.py) instead of waiting for the whole import.
 
 import contextlib
 import os
+import socket
 import sqlite3
 import time
 import urllib.parse
@@ -41,9 +42,7 @@ def readonly_mode() -> bool:
 
 def connect(path: str | os.PathLike | None = None, readonly: bool | None = None) -> sqlite_utils.Database:
     """Open (creating and migrating when writable) the database at ``path``. A writable open also
-    undoes any import that was killed while publishing (store.staging.recover)."""
-    from store import staging  # staging imports this module; keep the cycle lazy
-
+    undoes any import that was killed while publishing (``recover``)."""
     path = str(path or default_path())
     readonly = readonly_mode() if readonly is None else readonly
     try:
@@ -63,7 +62,7 @@ def connect(path: str | os.PathLike | None = None, readonly: bool | None = None)
                 db.enable_wal()
             conn.execute("PRAGMA synchronous = NORMAL")
             migrate(db)
-            staging.recover(db)
+            recover(db)
         return db
     except sqlite3.DatabaseError as exc:  # OperationalError, and "file is not a database"
         raise StoreError(explain(path, exc)) from exc
@@ -181,3 +180,75 @@ def migrate(db: sqlite_utils.Database) -> None:
 
 def schema_version(db: sqlite_utils.Database) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+# -- imports killed while publishing ---------------------------------------------------------------
+# An import publishes in short transactions and journals the id ranges each added (store/staging.py);
+# undoing a journal lives here because opening the database for writing is when a dead one is undone.
+
+JOURNAL_TABLES = ("verdicts", "responses", "prompts", "judges")  # in the order an undo deletes them
+ACTIVE_IMPORTS: set[str] = set()  # imports this process is publishing right now; recover leaves them alone
+
+
+def undo(db: sqlite_utils.Database, import_id: str, rows: int = 2_000) -> None:
+    """Delete what the import ``import_id`` published, in short transactions, verdicts first and
+    judges last; each transaction shrinks the journal by what it deleted, so an undo interrupted in
+    turn is finished by the next ``recover``. Kept: responses a reviewer labelled meanwhile (labels
+    are never deleted) and the prompts they or a showcase hold on to."""
+    order = " ".join(f"WHEN '{t}' THEN {i}" for i, t in enumerate(JOURNAL_TABLES))
+    while True:
+        with write_transaction(db):
+            entry = db.conn.execute(f"SELECT id, tbl, first_id, last_id FROM import_journal WHERE import_id = ? "
+                                    f"ORDER BY CASE tbl {order} END, id LIMIT 1", (import_id,)).fetchone()
+            if entry is None:
+                return
+            entry_id, table, first, last = entry
+            upto = min(last, first + rows - 1)
+            for sql in _DELETE[table]:
+                db.conn.execute(sql, (first, upto))
+            if upto == last:
+                db.conn.execute("DELETE FROM import_journal WHERE id = ?", (entry_id,))
+            else:
+                db.conn.execute("UPDATE import_journal SET first_id = ? WHERE id = ?", (upto + 1, entry_id))
+            db.conn.execute("UPDATE edit_counter SET n = n + 1")  # max ids shrink: a cache keyed on them must miss
+
+
+_DELETE = {
+    "verdicts": ["DELETE FROM verdicts WHERE id BETWEEN ?1 AND ?2"],
+    "responses": [
+        """DELETE FROM verdicts WHERE response_id BETWEEN ?1 AND ?2
+           AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.response_id = verdicts.response_id)""",
+        """DELETE FROM responses WHERE id BETWEEN ?1 AND ?2
+           AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.response_id = responses.id)"""],
+    "prompts": [
+        """DELETE FROM prompt_categories WHERE prompt_id BETWEEN ?1 AND ?2
+           AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = prompt_categories.prompt_id)""",
+        """DELETE FROM prompts WHERE id BETWEEN ?1 AND ?2
+           AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = prompts.id)
+           AND NOT EXISTS (SELECT 1 FROM showcase_items s WHERE s.prompt_id = prompts.id)"""],
+    "judges": ["""DELETE FROM judges WHERE id BETWEEN ?1 AND ?2
+                  AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.judge_id = judges.id)"""],
+}
+
+
+def recover(db: sqlite_utils.Database) -> list[str]:
+    """Undo imports that stopped while publishing: their process is gone (same host), or it is this
+    process and the import is no longer running. Returns their ids. Called by every writable
+    ``store.connect``: one query on an empty table when there is nothing to do."""
+    host = socket.gethostname()
+    stopped = [import_id for import_id, h, pid in db.conn.execute(
+        "SELECT DISTINCT import_id, host, pid FROM import_journal").fetchall()
+        if h == host and import_id not in ACTIVE_IMPORTS and (pid == os.getpid() or not _alive(pid))]
+    for import_id in stopped:
+        undo(db, import_id)
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -20,7 +20,7 @@ time, and every reviewer's label failed with "database is locked". Now:
    category assignments; fields filled into prompts that existed before) and clears the journal.
 4. **Undo.** When anything fails, the journal's ranges are deleted again, in short transactions
    too, so the import leaves nothing. A process killed while publishing leaves its journal behind
-   and the next writable ``store.connect`` undoes it (``recover``).
+   and the next writable ``store.connect`` undoes it (``store.connection.recover``).
 
 What readers see: while an import publishes, its rows appear transaction by transaction; the
 import is all-or-nothing on failure, not atomic to a reader in the meantime (that would take a
@@ -41,14 +41,13 @@ from collections.abc import Callable
 import sqlite_utils
 
 from store import categories, writes
-from store.connection import StoreError, db_path, write_transaction
+from store.connection import ACTIVE_IMPORTS, JOURNAL_TABLES, StoreError, db_path, undo, write_transaction
 
 CHUNK_ROWS = 5_000  # rows held in memory before they go to the staging file
 PUBLISH_SECONDS = 0.25  # aim of one publishing transaction: a waiting label waits at most about this
 PAUSE_SECONDS = 0.005  # after each transaction: enough for a waiting writer, which polls every 1-2 ms
 FIRST_STEP_ROWS, MIN_STEP_ROWS, MAX_STEP_ROWS = 1_000, 100, 50_000
 SPACE_FACTOR = 2  # database growth per staged byte, measured: 1.76 KB a response for 0.86 KB of text
-TABLES = ("verdicts", "responses", "prompts", "judges")  # journal tables, in the order an undo deletes them
 
 _SCHEMA = """
 PRAGMA journal_mode = OFF;
@@ -314,11 +313,8 @@ def _response_ids(db: sqlite_utils.Database, rows) -> dict[tuple, int]:
 
 
 def _max_ids(db: sqlite_utils.Database) -> dict[str, int]:
-    sql = "SELECT " + ", ".join(f"(SELECT coalesce(max(id), 0) FROM {t})" for t in TABLES)
-    return dict(zip(TABLES, db.conn.execute(sql).fetchone()))
-
-
-_ACTIVE: set[str] = set()  # imports this process is publishing right now; recover leaves them alone
+    sql = "SELECT " + ", ".join(f"(SELECT coalesce(max(id), 0) FROM {t})" for t in JOURNAL_TABLES)
+    return dict(zip(JOURNAL_TABLES, db.conn.execute(sql).fetchone()))
 
 
 class ImportGroup:
@@ -380,7 +376,7 @@ class ImportGroup:
 
     def _record(self, before: dict, after: dict):
         pid, host = os.getpid(), socket.gethostname()
-        added = [(self.id, host, pid, t, before[t] + 1, after[t]) for t in TABLES if after[t] > before[t]]
+        added = [(self.id, host, pid, t, before[t] + 1, after[t]) for t in JOURNAL_TABLES if after[t] > before[t]]
         self.db.conn.executemany(
             "INSERT INTO import_journal (import_id, host, pid, tbl, first_id, last_id) VALUES (?, ?, ?, ?, ?, ?)",
             added)
@@ -408,7 +404,7 @@ def import_group(db: sqlite_utils.Database, on_progress: Callable[[str, int], No
         yield outer
         return
     group = _GROUPS[id(db.conn)] = ImportGroup(db, on_progress)
-    _ACTIVE.add(group.id)
+    ACTIVE_IMPORTS.add(group.id)
     failed = True
     try:
         yield group
@@ -419,68 +415,4 @@ def import_group(db: sqlite_utils.Database, on_progress: Callable[[str, int], No
         try:
             group.close(failed)
         finally:
-            _ACTIVE.discard(group.id)
-
-
-def undo(db: sqlite_utils.Database, import_id: str, rows: int = 2_000) -> None:
-    """Delete what the import ``import_id`` published, in short transactions, verdicts first and
-    judges last; each transaction shrinks the journal by what it deleted, so an undo interrupted in
-    turn is finished by the next ``recover``. Kept: responses a reviewer labelled meanwhile (labels
-    are never deleted) and the prompts they or a showcase hold on to."""
-    order = " ".join(f"WHEN '{t}' THEN {i}" for i, t in enumerate(TABLES))
-    while True:
-        with write_transaction(db):
-            entry = db.conn.execute(f"SELECT id, tbl, first_id, last_id FROM import_journal WHERE import_id = ? "
-                                    f"ORDER BY CASE tbl {order} END, id LIMIT 1", (import_id,)).fetchone()
-            if entry is None:
-                return
-            entry_id, table, first, last = entry
-            upto = min(last, first + rows - 1)
-            for sql in _DELETE[table]:
-                db.conn.execute(sql, (first, upto))
-            if upto == last:
-                db.conn.execute("DELETE FROM import_journal WHERE id = ?", (entry_id,))
-            else:
-                db.conn.execute("UPDATE import_journal SET first_id = ? WHERE id = ?", (upto + 1, entry_id))
-            db.conn.execute("UPDATE edit_counter SET n = n + 1")  # max ids shrink: a cache keyed on them must miss
-
-
-_DELETE = {
-    "verdicts": ["DELETE FROM verdicts WHERE id BETWEEN ?1 AND ?2"],
-    "responses": [
-        """DELETE FROM verdicts WHERE response_id BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.response_id = verdicts.response_id)""",
-        """DELETE FROM responses WHERE id BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.response_id = responses.id)"""],
-    "prompts": [
-        """DELETE FROM prompt_categories WHERE prompt_id BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = prompt_categories.prompt_id)""",
-        """DELETE FROM prompts WHERE id BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = prompts.id)
-           AND NOT EXISTS (SELECT 1 FROM showcase_items s WHERE s.prompt_id = prompts.id)"""],
-    "judges": ["""DELETE FROM judges WHERE id BETWEEN ?1 AND ?2
-                  AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.judge_id = judges.id)"""],
-}
-
-
-def recover(db: sqlite_utils.Database) -> list[str]:
-    """Undo imports that stopped while publishing: their process is gone (same host), or it is this
-    process and the import is no longer running. Returns their ids. Called by every writable
-    ``store.connect``: one query on an empty table when there is nothing to do."""
-    host = socket.gethostname()
-    stopped = [import_id for import_id, h, pid in db.conn.execute(
-        "SELECT DISTINCT import_id, host, pid FROM import_journal").fetchall()
-        if h == host and import_id not in _ACTIVE and (pid == os.getpid() or not _alive(pid))]
-    for import_id in stopped:
-        undo(db, import_id)
-    return stopped
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+            ACTIVE_IMPORTS.discard(group.id)
