@@ -85,7 +85,7 @@ def same_text(a: str, b: str) -> bool:
 
 class Stage:
     """A file's rows on their way into the database: buffered a chunk at a time, kept in a
-    private temporary database, then published by ``publish``."""
+    private temporary database, then published by an ``ImportGroup``."""
 
     def __init__(self):
         with _staging_errors():
