@@ -204,7 +204,7 @@ def undo(db: sqlite_utils.Database, import_id: str, rows: int = 2_000) -> None:
                 return
             entry_id, table, first, last = entry
             upto = min(last, first + rows - 1)
-            for sql in _DELETE[table]:
+            for sql in _undo_statements(db, table):
                 db.conn.execute(sql, (first, upto))
             if upto == last:
                 db.conn.execute("DELETE FROM import_journal WHERE id = ?", (entry_id,))
@@ -213,22 +213,26 @@ def undo(db: sqlite_utils.Database, import_id: str, rows: int = 2_000) -> None:
             db.conn.execute("UPDATE edit_counter SET n = n + 1")  # max ids shrink: a cache keyed on them must miss
 
 
-_DELETE = {
-    "verdicts": ["DELETE FROM verdicts WHERE id BETWEEN ?1 AND ?2"],
-    "responses": [
-        """DELETE FROM verdicts WHERE response_id BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.response_id = verdicts.response_id)""",
-        """DELETE FROM responses WHERE id BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.response_id = responses.id)"""],
-    "prompts": [
-        """DELETE FROM prompt_categories WHERE prompt_id BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = prompt_categories.prompt_id)""",
-        """DELETE FROM prompts WHERE id BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = prompts.id)
-           AND NOT EXISTS (SELECT 1 FROM showcase_items s WHERE s.prompt_id = prompts.id)"""],
-    "judges": ["""DELETE FROM judges WHERE id BETWEEN ?1 AND ?2
-                  AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.judge_id = judges.id)"""],
+# What an import hangs on its own rows and an undo removes with them, before the rows themselves.
+_UNDO_FIRST = {
+    "responses": """DELETE FROM verdicts WHERE response_id BETWEEN ?1 AND ?2
+                    AND response_id NOT IN (SELECT response_id FROM annotations WHERE response_id BETWEEN ?1 AND ?2)""",
+    "prompts": """DELETE FROM prompt_categories WHERE prompt_id BETWEEN ?1 AND ?2
+                  AND prompt_id NOT IN (SELECT prompt_id FROM responses WHERE prompt_id BETWEEN ?1 AND ?2)""",
 }
+
+
+def _undo_statements(db: sqlite_utils.Database, table: str) -> list[str]:
+    """The deletes undoing rows ?1..?2 of ``table``: what the import hung on them, then every row
+    nothing refers to any more. The referring columns are read from the schema's foreign keys, so a
+    row someone used meanwhile (a label, a showcase, a moderation, whatever a later migration adds)
+    keeps its row."""
+    guards = [
+        f"AND id NOT IN (SELECT \"{ref['from']}\" FROM \"{child}\" WHERE \"{ref['from']}\" BETWEEN ?1 AND ?2)"
+        for (child,) in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        for ref in db.query(f"SELECT * FROM pragma_foreign_key_list('{child}')") if ref["table"] == table]
+    return [s for s in (_UNDO_FIRST.get(table),) if s] + [
+        f"DELETE FROM {table} WHERE id BETWEEN ?1 AND ?2 " + " ".join(guards)]
 
 
 def recover(db: sqlite_utils.Database) -> list[str]:
