@@ -108,7 +108,7 @@ def import_(ctx, kind, files, set_, model, dataset, mapping):
         raise click.UsageError(f"{', '.join(unused)} does not apply to {kind} files")
     options = {argument: given[option] for argument, option in takes.items()}
     db = open_db(ctx)
-    with store.write_transaction(db):  # several files: all of them or none
+    with store.import_group(db):  # several files: all of them or none
         results = [sources.import_file(db, kind, file, **options) for file in files]
     for result in results:
         click.echo(result.summary())
@@ -137,7 +137,7 @@ def demo(ctx):
 @click.pass_context
 def stats(ctx, as_json):
     """Counts of prompts, responses, verdicts and annotations, per dataset."""
-    figures = store.reads.stats(open_db(ctx))
+    figures = store.reads.stats(open_db(ctx, readonly=True))
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return

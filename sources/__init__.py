@@ -61,12 +61,14 @@ def import_file(db, kind: str, path, **options) -> ImportResult:
 
 
 def import_as(db, user: str | None, kind: str, path, **options) -> ImportResult:
-    """``import_file`` for a person using the app: one transaction that first checks they are a
-    reviewer or admin (the store refuses anyone else), so the check and the import are one step."""
+    """``import_file`` for a person using the app: the store first checks they are a reviewer or
+    admin (and refuses anyone else), then the file is imported as any import is, staged and then
+    published in short transactions, so the other reviewers keep labelling meanwhile."""
     from store import users
 
     with users.writing_as(db, user, "reviewer"):
-        return import_file(db, kind, path, **options)
+        pass  # the role check (and a first-comer's registration), in its own short transaction
+    return import_file(db, kind, path, **options)
 
 
 def preview(kind: str, path, rows: int = 5, **options) -> list[dict]:

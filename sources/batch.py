@@ -1,18 +1,25 @@
-"""What an importer has read, held in memory until it is written in one transaction.
+"""What an importer has read, staged outside the database until it is published all-or-nothing.
 
-Every importer parses its whole file into a Batch first, so a bad row on line 90,000 fails before
-anything is written, and then ``Batch.write`` puts prompts, responses, verdicts and annotations in
-the store all-or-nothing. Keeping the write here means no importer has its own copy of it.
+Every importer hands its rows to a Batch as it reads them; the Batch keeps one chunk in memory and
+stages the rest in a temporary file (store.staging), so a file of a million responses costs the
+memory of a few thousand. ``Batch.write`` then checks the staged prompts against the database and
+publishes everything in short transactions that a failure undoes (store.staging.import_group), so a
+bad row on line 900,000 fails before anything is written and a reviewer's label never waits for the
+whole import.
+Keeping this here means no importer has its own copy of it.
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlite_utils
 
 import labels
 from sources.errors import SourceError
-from store import write_transaction, writes
+from store import staging
+from store.staging import import_group
 
 
 def text_id(text: str) -> str:
@@ -46,87 +53,80 @@ class ImportResult:
 class Batch:
     path: str
     origin: str = ""
-    prompts: dict = field(default_factory=dict)  # (dataset, source_id) -> prompt row
-    _lines: dict = field(default_factory=dict)  # (dataset, source_id) -> line first seen
-    responses: list = field(default_factory=list)
-    verdicts: list = field(default_factory=list)
-    annotations: list = field(default_factory=list)
-    judges: dict = field(default_factory=dict)  # name -> kind
+    id_field: str = "id"  # the file's name for a prompt's id, for errors about ids
+    _stage: staging.Stage = field(default_factory=staging.Stage, init=False, repr=False)
 
     def __post_init__(self):
-        from pathlib import Path
-
         self.origin = self.origin or f"import:{Path(self.path).name}"
 
     def add_prompt(self, line: int | str, dataset: str, source_id: str, text: str, *, split=None, category=None,
                    subcategory=None, expected=None, metadata=None) -> tuple[str, str]:
-        """``line`` is the row's line, or for a file without lines (a JSON document, an eval log)
-        the path of the record in it, e.g. ``results[3]``, which errors then name as the field."""
+        """Stage a prompt; a prompt seen earlier in the file keeps what it had then, and must have
+        the same text. ``line`` is the row's line, or for a file without lines (a JSON document, an
+        eval log) the path of the record in it, e.g. ``results[3]``, which errors then name as the
+        field."""
         key = (dataset, str(source_id))
+        known = self._stage.prompt(key)
+        if known is not None:
+            if not staging.same_text(known[1], text):
+                first = f"line {known[0]}" if isinstance(known[0], int) else known[0]
+                raise self._id_error(line, f"duplicate id {source_id!r} with a different prompt than {first}")
+            return key
         if expected is None:
             expected = labels.expected_for(dataset, split)
-        known = self.prompts.get(key)
-        if known is not None:
-            if known["text"] != text:
-                first = self._lines[key]
-                if isinstance(line, str):
-                    raise SourceError(self.path, f"duplicate id {source_id!r} with a different prompt than {first}",
-                                      field=f"{line}.id")
-                raise SourceError(self.path, f"duplicate id {source_id!r} with a different prompt than line "
-                                  f"{first}", line=line, field="id")
-            return key
-        self.prompts[key] = dict(dataset=dataset, split=split, source_id=str(source_id), category=category,
-                                 subcategory=subcategory, text=text, expected=expected, metadata=metadata or {})
-        self._lines[key] = line
+        self._stage.add_prompt(dict(line=line, dataset=dataset, split=split, source_id=key[1], category=category,
+                                    subcategory=subcategory, text=text, expected=expected, metadata=metadata or {}))
         return key
 
+    def _id_error(self, line: int | str, message: str) -> SourceError:
+        if isinstance(line, str):
+            return SourceError(self.path, message, field=f"{line}.{self.id_field}")
+        return SourceError(self.path, message, line=line, field=self.id_field)
+
+    @property
+    def prompts(self) -> int:
+        """How many prompts are staged so far."""
+        return self._stage.count_prompts()
+
     def add_response(self, prompt_key, model: str, text: str, settings=None) -> int:
-        self.responses.append(dict(prompt_key=prompt_key, model=model, text=text, settings=settings))
-        return len(self.responses) - 1
+        return self._stage.add_response(prompt_key, model, text, settings)
 
     def add_verdict(self, response_index: int, judge: str, kind: str, label: str, rationale=None, raw_output=None):
-        self.judges.setdefault(judge, kind)
-        self.verdicts.append(dict(response_index=response_index, judge=judge, label=label,
-                                  rationale=rationale, raw_output=raw_output))
+        self._stage.add_verdict(response_index, judge, kind, label, rationale, raw_output)
 
     def add_annotation(self, response_index: int, annotator: str, label: str, note=None):
-        self.annotations.append(dict(response_index=response_index, annotator=annotator, label=label, note=note))
+        self._stage.add_annotation(response_index, annotator, label, note)
+
+    def add_assignment(self, prompt_key, category: str):
+        """The prompt belongs to the team category named ``category`` (created when missing)."""
+        self._stage.add_assignment(prompt_key, category)
 
     def preview(self, rows: int = 5) -> list[dict]:
         """The first responses (or prompts, when there are none) as flat rows, for a look before
         importing: what each prompt and response became, and every verdict it carries."""
-        verdicts: dict[int, list[str]] = {}
-        for v in self.verdicts:
-            verdicts.setdefault(v["response_index"], []).append(f"{v['judge']}: {v['label']}")
-        out = []
-        for index, response in enumerate(self.responses[:rows]):
-            prompt = self.prompts[response["prompt_key"]]
-            out.append(dict(dataset=prompt["dataset"], id=prompt["source_id"], category=prompt["category"],
-                            expected=prompt["expected"], prompt=prompt["text"], model=response["model"],
-                            response=response["text"], verdicts="; ".join(verdicts.get(index, []))))
-        for prompt in list(self.prompts.values())[:rows - len(out)] if not self.responses else []:
-            out.append(dict(dataset=prompt["dataset"], id=prompt["source_id"], category=prompt["category"],
-                            expected=prompt["expected"], prompt=prompt["text"]))
-        return out
+        return self._stage.preview(rows)
 
-    def write(self, db: sqlite_utils.Database) -> ImportResult:
-        if not self.prompts:
+    def write(self, db: sqlite_utils.Database,
+              on_progress: Callable[[str, int], None] | None = None) -> ImportResult:
+        """Publish what was staged (see store.staging); ``on_progress(phase, rows)`` follows it.
+        Inside ``store.import_group`` (several files as one import) the human labels are added, and
+        counted in the result, when the group finishes."""
+        totals = self._stage.totals()
+        if not totals["prompts"]:
+            self._stage.close()
             raise SourceError(self.path, "no rows to import")
-        with write_transaction(db):
-            prompt_ids = writes.add_prompts(db, self.prompts.values())
-            response_ids = writes.add_responses(db, [
-                dict(prompt_id=prompt_ids[r["prompt_key"]], model=r["model"], text=r["text"],
-                     origin=self.origin, settings=r["settings"]) for r in self.responses
-            ])
-            judge_ids = {name: writes.ensure_judge(db, name, kind, {"source": self.origin})
-                         for name, kind in self.judges.items()}
-            verdicts = writes.add_verdicts(db, [
-                dict(response_id=response_ids[v["response_index"]], judge_id=judge_ids[v["judge"]], label=v["label"],
-                     rationale=v["rationale"], raw_output=v["raw_output"]) for v in self.verdicts
-            ])
-            annotations = writes.import_annotations(db, [
-                dict(response_id=response_ids[a["response_index"]], annotator=a["annotator"], label=a["label"],
-                     note=a["note"]) for a in self.annotations
-            ])
-        return ImportResult(self.path, sorted({k[0] for k in self.prompts}), len(self.prompts),
-                            len(set(response_ids)), verdicts, annotations)
+        result = ImportResult(self.path, totals["datasets"], totals["prompts"], totals["responses"], 0, 0)
+        try:
+            with import_group(db, on_progress) as group:
+                result.verdicts_added = group.add(self._stage, self.origin,
+                                                  lambda n: setattr(result, "annotations_added", n))
+        except staging.PromptConflict as exc:
+            raise self._id_error(exc.line, f"id {exc.source_id!r} is already in dataset {exc.dataset!r} with a "
+                                 f"different prompt ({_clip(exc.existing)}); an id names one prompt: give this "
+                                 "one a new id, or import it into another dataset") from exc
+        return result
+
+
+def _clip(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= n else text[: n - 1] + "…")

@@ -11,7 +11,7 @@ Where the files are (dataset repos, main branch):
 - Paul/XSTest: ``xstest_prompts.csv`` (450 prompts; the hub has no completions).
 
 All files are downloaded first (huggingface_hub's cache makes a second fetch free), then imported
-in one transaction: a fetch adds a whole benchmark or nothing.
+as one import (store.import_group): a fetch adds a whole benchmark or nothing.
 """
 
 import tempfile
@@ -23,7 +23,7 @@ import sqlite_utils
 from sources import import_file
 from sources.batch import ImportResult
 from sources.errors import SourceError
-from store import write_transaction
+from store import import_group
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def fetch(db: sqlite_utils.Database, name: str) -> list[ImportResult]:
         raise SourceError(name, f"unknown benchmark; expected one of {', '.join(SOURCES)}")
     with tempfile.TemporaryDirectory(prefix="refusal-review-fetch-") as tmp:
         local = [(f, as_format(download(f.repo, f.filename), Path(tmp) / f.local_name)) for f in SOURCES[name]]
-        with write_transaction(db):
+        with import_group(db):
             return [import_file(db, f.kind, path, **f.options) for f, path in local]
 
 

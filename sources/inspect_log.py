@@ -32,7 +32,7 @@ import sqlite_utils
 import labels
 from sources.batch import Batch, ImportResult
 from sources.errors import SourceError
-from store import write_transaction
+from store import import_group
 
 INSTALL = "pip install 'inspect-ai>=0.3.100'"
 COCONOT_DATASETS = {"original": "coconot-original", "contrast": "coconot-contrast"}
@@ -267,6 +267,6 @@ def read_inspect(path, dataset: str | None = None) -> list[Batch]:
 def import_inspect(db: sqlite_utils.Database, path, dataset: str | None = None) -> ImportResult:
     """Import an inspect_ai log, or every log in a folder, all or nothing."""
     batches = read_inspect(path, dataset)  # every file parsed before anything is written
-    with write_transaction(db):
+    with import_group(db):
         results = [batch.write(db) for batch in batches]
-    return ImportResult.combined(str(path), results)
+    return ImportResult.combined(str(path), results)  # after the group: its labels are counted

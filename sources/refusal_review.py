@@ -13,7 +13,6 @@ from labels import EXPECTED, JUDGE_LABELS, LABELS
 from sources.batch import Batch, ImportResult
 from sources.errors import SourceError
 from sources.readers import optional, read_jsonl, require
-from store import categories, write_transaction
 
 
 def _list(path, line, row, field) -> list:
@@ -23,19 +22,22 @@ def _list(path, line, row, field) -> list:
     return value
 
 
-def _entry(path, line, field, index, entry, key, allowed=None) -> str:
+def _entry(path, line, field, index, entry, key, allowed=None, required=True) -> str | None:
     value = entry.get(key) if isinstance(entry, dict) else None
     where = f"{field}[{index}].{key}"
-    if not isinstance(value, str) or not value.strip():
+    if not required and value is None:
+        return None
+    if not required and not isinstance(value, str):
+        raise SourceError(path, f"expected text, got {type(value).__name__}", line=line, field=where)
+    if required and (not isinstance(value, str) or not value.strip()):
         raise SourceError(path, "missing or empty", line=line, field=where)
     if allowed is not None and value not in allowed:
         raise SourceError(path, f"unknown value {value!r}; expected one of {', '.join(allowed)}", line=line, field=where)
     return value
 
 
-def read_export(path) -> tuple[Batch, list[tuple[str, str, str]]]:
+def read_export(path) -> Batch:
     batch = Batch(str(path))
-    assignments = []
     for line, row in read_jsonl(path):
         dataset, source_id = require(path, line, row, "dataset"), require(path, line, row, "id")
         expected = optional(row, "expected")
@@ -52,26 +54,26 @@ def read_export(path) -> tuple[Batch, list[tuple[str, str, str]]]:
             if not isinstance(name, str) or not name.strip() or "," in name:
                 raise SourceError(path, "a category name must be text without commas", line=line,
                                   field=f"categories[{index}]")
-            assignments.append((dataset, source_id, name.strip()))
+            batch.add_assignment(key, name.strip())
         if row.get("response") is None:
             continue
         response = require(path, line, row, "response", allow_empty=True)
-        index = batch.add_response(key, require(path, line, row, "model"), response, settings=row.get("settings"))
+        settings = row.get("settings")
+        if settings is not None and not isinstance(settings, dict):
+            raise SourceError(path, f"expected an object, got {type(settings).__name__}", line=line, field="settings")
+        index = batch.add_response(key, require(path, line, row, "model"), response, settings=settings)
         for i, verdict in enumerate(_list(path, line, row, "verdicts")):
             batch.add_verdict(index, _entry(path, line, "verdicts", i, verdict, "judge"),
-                              verdict.get("judge_kind") or "imported",
+                              _entry(path, line, "verdicts", i, verdict, "judge_kind", required=False) or "imported",
                               _entry(path, line, "verdicts", i, verdict, "label", JUDGE_LABELS),
-                              rationale=verdict.get("rationale"))
+                              rationale=_entry(path, line, "verdicts", i, verdict, "rationale", required=False))
         for i, label in enumerate(_list(path, line, row, "labels")):
             batch.add_annotation(index, _entry(path, line, "labels", i, label, "annotator"),
-                                 _entry(path, line, "labels", i, label, "label", LABELS), note=label.get("note"))
-    return batch, assignments
+                                 _entry(path, line, "labels", i, label, "label", LABELS),
+                                 note=_entry(path, line, "labels", i, label, "note", required=False))
+    return batch
 
 
 def import_refusal_review(db: sqlite_utils.Database, path) -> ImportResult:
     """Import a Refusal Review JSONL export, all or nothing."""
-    batch, assignments = read_export(path)
-    with write_transaction(db):
-        result = batch.write(db)
-        categories.import_assignments(db, assignments)
-    return result
+    return read_export(path).write(db)

@@ -99,7 +99,7 @@ def read_tabular(path, dataset: str | None = None, mapping: Iterable[str] | dict
             fields[field] = field
     _check_fields(path, fields, judges, model)
     col = fields.get
-    batch = Batch(str(path))
+    batch = Batch(str(path), id_field=col("id") or "id")
     for line, row in rows:
         text = require(path, line, row, col("prompt"))
         source_id = require(path, line, row, col("id")) if col("id") else text_id(text)

@@ -4,12 +4,16 @@ Streamlit runs each rerun on a fresh thread and SQLite connections must not cros
 nothing here caches a connection globally: ``connect`` is cheap (WAL, no schema work when the
 schema is current) and callers open one per thread or per command. Every write goes through
 ``write_transaction``, which takes the write lock up front (``BEGIN IMMEDIATE``) so two writers
-queue on the busy timeout instead of failing mid-transaction with "database is locked".
+queue on the busy timeout instead of failing mid-transaction with "database is locked". A writer
+waiting for the lock polls every LOCK_POLL_MS, so it goes in between the short transactions a long
+import publishes in (store/staging.py) instead of waiting for the whole import.
 """
 
 import contextlib
 import os
+import socket
 import sqlite3
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from errors import UserError
 from store.schema import migrations
 
 BUSY_TIMEOUT_S = 60.0
+LOCK_POLL_MS = 5
 DEFAULT_DB = "refusal_review.db"
 
 
@@ -36,7 +41,8 @@ def readonly_mode() -> bool:
 
 
 def connect(path: str | os.PathLike | None = None, readonly: bool | None = None) -> sqlite_utils.Database:
-    """Open (creating and migrating when writable) the database at ``path``."""
+    """Open (creating and migrating when writable) the database at ``path``. A writable open also
+    undoes any import that was killed while publishing (``recover``)."""
     path = str(path or default_path())
     readonly = readonly_mode() if readonly is None else readonly
     try:
@@ -56,8 +62,9 @@ def connect(path: str | os.PathLike | None = None, readonly: bool | None = None)
                 db.enable_wal()
             conn.execute("PRAGMA synchronous = NORMAL")
             migrate(db)
+            recover(db)
         return db
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:  # OperationalError, and "file is not a database"
         raise StoreError(explain(path, exc)) from exc
 
 
@@ -103,23 +110,41 @@ def write_transaction(db: sqlite_utils.Database):
         yield db
         return
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        _begin_immediate(conn)
     except sqlite3.OperationalError as exc:
-        raise StoreError(explain(_db_path(db), exc)) from exc
+        raise StoreError(explain(db_path(db), exc)) from exc
     try:
         yield db
     except BaseException as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         if isinstance(exc, sqlite3.OperationalError) and _about_the_file(exc):
-            raise StoreError(explain(_db_path(db), exc)) from exc
+            raise StoreError(explain(db_path(db), exc)) from exc
         raise
     try:
         conn.execute("COMMIT")
     except sqlite3.OperationalError as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        raise StoreError(explain(_db_path(db), exc)) from exc
+        raise StoreError(explain(db_path(db), exc)) from exc
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting up to BUSY_TIMEOUT_S for the write lock. SQLite's own busy handler
+    backs off to sleeps of 100 ms, which would let a writer miss the brief gaps between an import's
+    transactions again and again; retrying every LOCK_POLL_MS catches the first gap."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    conn.execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
 
 def _about_the_file(exc: sqlite3.Error) -> bool:
@@ -128,7 +153,7 @@ def _about_the_file(exc: sqlite3.Error) -> bool:
     return any(word in msg for word in ("readonly", "read-only", "disk is full", "disk I/O", "unable to open"))
 
 
-def _db_path(db: sqlite_utils.Database) -> str:
+def db_path(db: sqlite_utils.Database) -> str:
     row = db.conn.execute("PRAGMA database_list").fetchone()
     return row[2] if row and row[2] else ":memory:"
 
@@ -155,3 +180,79 @@ def migrate(db: sqlite_utils.Database) -> None:
 
 def schema_version(db: sqlite_utils.Database) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+# -- imports killed while publishing ---------------------------------------------------------------
+# An import publishes in short transactions and journals the id ranges each added (store/staging.py);
+# undoing a journal lives here because opening the database for writing is when a dead one is undone.
+
+JOURNAL_TABLES = ("verdicts", "responses", "prompts", "judges")  # in the order an undo deletes them
+ACTIVE_IMPORTS: set[str] = set()  # imports this process is publishing right now; recover leaves them alone
+
+
+def undo(db: sqlite_utils.Database, import_id: str, rows: int = 2_000) -> None:
+    """Delete what the import ``import_id`` published, in short transactions, verdicts first and
+    judges last; each transaction shrinks the journal by what it deleted, so an undo interrupted in
+    turn is finished by the next ``recover``. Kept: responses a reviewer labelled meanwhile (labels
+    are never deleted) and the prompts they or a showcase hold on to."""
+    order = " ".join(f"WHEN '{t}' THEN {i}" for i, t in enumerate(JOURNAL_TABLES))
+    while True:
+        with write_transaction(db):
+            entry = db.conn.execute(f"SELECT id, tbl, first_id, last_id FROM import_journal WHERE import_id = ? "
+                                    f"ORDER BY CASE tbl {order} END, id LIMIT 1", (import_id,)).fetchone()
+            if entry is None:
+                return
+            entry_id, table, first, last = entry
+            upto = min(last, first + rows - 1)
+            for sql in _undo_statements(db, table):
+                db.conn.execute(sql, (first, upto))
+            if upto == last:
+                db.conn.execute("DELETE FROM import_journal WHERE id = ?", (entry_id,))
+            else:
+                db.conn.execute("UPDATE import_journal SET first_id = ? WHERE id = ?", (upto + 1, entry_id))
+            db.conn.execute("UPDATE edit_counter SET n = n + 1")  # max ids shrink: a cache keyed on them must miss
+
+
+# What an import hangs on its own rows and an undo removes with them, before the rows themselves.
+_UNDO_FIRST = {
+    "responses": """DELETE FROM verdicts WHERE response_id BETWEEN ?1 AND ?2
+                    AND response_id NOT IN (SELECT response_id FROM annotations WHERE response_id BETWEEN ?1 AND ?2)""",
+    "prompts": """DELETE FROM prompt_categories WHERE prompt_id BETWEEN ?1 AND ?2
+                  AND prompt_id NOT IN (SELECT prompt_id FROM responses WHERE prompt_id BETWEEN ?1 AND ?2)""",
+}
+
+
+def _undo_statements(db: sqlite_utils.Database, table: str) -> list[str]:
+    """The deletes undoing rows ?1..?2 of ``table``: what the import hung on them, then every row
+    nothing refers to any more. The referring columns are read from the schema's foreign keys, so a
+    row someone used meanwhile (a label, a showcase, a moderation, whatever a later migration adds)
+    keeps its row."""
+    guards = [
+        f"AND id NOT IN (SELECT \"{ref['from']}\" FROM \"{child}\" WHERE \"{ref['from']}\" BETWEEN ?1 AND ?2)"
+        for (child,) in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        for ref in db.query(f"SELECT * FROM pragma_foreign_key_list('{child}')") if ref["table"] == table]
+    return [s for s in (_UNDO_FIRST.get(table),) if s] + [
+        f"DELETE FROM {table} WHERE id BETWEEN ?1 AND ?2 " + " ".join(guards)]
+
+
+def recover(db: sqlite_utils.Database) -> list[str]:
+    """Undo imports that stopped while publishing: their process is gone (same host), or it is this
+    process and the import is no longer running. Returns their ids. Called by every writable
+    ``store.connect``: one query on an empty table when there is nothing to do."""
+    host = socket.gethostname()
+    stopped = [import_id for import_id, h, pid in db.conn.execute(
+        "SELECT DISTINCT import_id, host, pid FROM import_journal").fetchall()
+        if h == host and import_id not in ACTIVE_IMPORTS and (pid == os.getpid() or not _alive(pid))]
+    for import_id in stopped:
+        undo(db, import_id)
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

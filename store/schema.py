@@ -344,3 +344,21 @@ def m006_runs_owned_batched_learned(db: sqlite_utils.Database):
     );
     """)
 
+
+@migrations()
+def m007_import_journal(db: sqlite_utils.Database):
+    """The id ranges an import has published so far (store/staging.py): an import publishes in
+    short transactions, and these ranges are what an undo deletes if it fails or is killed. Empty
+    whenever no import is publishing."""
+    db.executescript("""
+    CREATE TABLE import_journal (
+        id INTEGER PRIMARY KEY,
+        import_id TEXT NOT NULL,          -- host:pid:random, one per import
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        tbl TEXT NOT NULL CHECK (tbl IN ('prompts', 'responses', 'verdicts', 'judges')),
+        first_id INTEGER NOT NULL,
+        last_id INTEGER NOT NULL
+    );
+    CREATE INDEX import_journal_import ON import_journal (import_id);
+    """)

@@ -20,20 +20,21 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _json(value) -> str:
+def as_json(value) -> str:
+    """A settings/metadata/config value as stored: JSON text, '{}' for nothing."""
     if value is None or value == {}:  # most rows of a bulk import: skipping json.dumps there is measurable
         return "{}"
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def add_prompts(db: sqlite_utils.Database, rows: Iterable[dict]) -> dict[tuple[str, str], int]:
-    """Insert prompts (or enrich existing ones); return {(dataset, source_id): prompt id}.
+    """Insert prompts (or enrich existing ones); return {(dataset, source_id): prompt id} for them.
 
     A prompt already present keeps its text; missing category/subcategory/expected are filled and
     metadata is merged, so importing a benchmark's prompt file and then its results file (or the
     other way round) yields one prompt with everything known about it.
     """
-    params = [tuple(_json(r.get(c)) if c == "metadata" else r.get(c) for c in _PROMPT_COLUMNS) for r in rows]
+    params = [tuple(as_json(r.get(c)) if c == "metadata" else r.get(c) for c in _PROMPT_COLUMNS) for r in rows]
     if not params:
         return {}
     with write_transaction(db):
@@ -50,20 +51,16 @@ def add_prompts(db: sqlite_utils.Database, rows: Iterable[dict]) -> dict[tuple[s
                OR prompts.metadata IS NOT json_patch(prompts.metadata, excluded.metadata)""",
             params,
         )
-        datasets = sorted({p[0] for p in params})
-        marks = ", ".join("?" * len(datasets))
-        return {
-            (d, s): i
-            for i, d, s in db.conn.execute(
-                f"SELECT id, dataset, source_id FROM prompts WHERE dataset IN ({marks})", datasets
-            )
-        }
+        lookup = "SELECT id FROM prompts WHERE dataset = ? AND source_id = ?"
+        return {(p[0], p[2]): db.conn.execute(lookup, (p[0], p[2])).fetchone()[0] for p in params}
 
 
 def add_responses(db: sqlite_utils.Database, rows: Iterable[dict]) -> list[int]:
-    """Insert responses (prompt_id, model, text, origin, settings); return their ids in row order."""
+    """Insert responses (prompt_id, model, text, origin, settings, and text_hash when the caller has
+    it already); return their ids in row order."""
     params = [
-        (r["prompt_id"], r["model"], r["text"], text_hash(r["text"]), r.get("origin", "import"), _json(r.get("settings")))
+        (r["prompt_id"], r["model"], r["text"], r.get("text_hash") or text_hash(r["text"]), r.get("origin", "import"),
+         as_json(r.get("settings")))
         for r in rows
     ]
     if not params:
@@ -84,7 +81,7 @@ def ensure_judge(db: sqlite_utils.Database, name: str, kind: str, config: dict |
     with write_transaction(db):
         db.conn.execute(
             "INSERT INTO judges (name, kind, config, template_hash) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-            (name, kind, _json(config), template_hash),
+            (name, kind, as_json(config), template_hash),
         )
         return db.conn.execute("SELECT id FROM judges WHERE name = ?", (name,)).fetchone()[0]
 

@@ -13,7 +13,7 @@ import pytest
 import store
 from bench.concurrency_bench import run as run_concurrent_writers
 from sources import import_file
-from tests.conftest import FIXTURES, ROOT, run_cli, skip_or_fail
+from tests.conftest import FIXTURES, ROOT, counts, run_cli, skip_or_fail
 
 
 @pytest.mark.slow
@@ -158,3 +158,100 @@ def test_read_only_database_file_in_the_app_is_a_message(small_mount, monkeypatc
     at.run()
     assert not at.exception
     assert "read-only" in _page_text(at) or "cannot open" in _page_text(at)
+
+
+def _staged_import(tmp_path, responses: int):
+    """A generic file of ``responses`` rows (a judge label each), read and staged: nothing written yet."""
+    from sources.tabular import read_tabular
+
+    path = tmp_path / "eval.csv"
+    with path.open("w") as f:
+        f.write("id,prompt,model,response,judge\n")
+        for i in range(responses):
+            f.write(f"p{i // 2},Prompt {i // 2},m{i % 2},Answer {i},full_refusal\n")
+    return read_tabular(path, "scaled", ["id=id", "prompt=prompt", "model=model", "response=response",
+                                         "judge_label=judge"])
+
+
+@pytest.fixture
+def small_steps(monkeypatch):
+    """Publish in steps of 100 rows, so a small file takes many transactions."""
+    from store import staging
+
+    monkeypatch.setattr(staging, "FIRST_STEP_ROWS", 100)
+    monkeypatch.setattr(staging, "MAX_STEP_ROWS", 100)
+
+
+def test_a_label_goes_in_while_an_import_is_staged_and_between_its_transactions(tmp_path, small_steps, monkeypatch):
+    from store import writes
+
+    db_file = tmp_path / "live.db"
+    db = store.connect(db_file)
+    import_file(db, "coconot", FIXTURES / "coconot_small.jsonl")
+    labelled = db.execute("SELECT min(id) FROM responses").fetchone()[0]
+    reviewer = store.connect(db_file)  # another connection, as another page session would have
+    monkeypatch.setattr(store.connection, "BUSY_TIMEOUT_S", 0.0)  # a label that had to wait would fail
+    batch = _staged_import(tmp_path, 1_000)
+    writes.add_annotation(reviewer, labelled, "rita", "full_refusal")  # the file is read: nothing is locked
+    phases = []
+
+    def label_meanwhile(phase, rows):
+        phases.append(phase)
+        writes.add_annotation(reviewer, labelled, "rita", ("full_compliance", "full_refusal")[len(phases) % 2])
+
+    result = batch.write(db, on_progress=label_meanwhile)
+    assert phases.count("prompts") >= 5 and phases.count("responses") >= 10 and phases[-1] == "labels"
+    assert (result.prompts, result.responses, result.verdicts_added) == (500, 1_000, 1_000)
+    assert db.execute("SELECT count(*) FROM annotations WHERE annotator = 'rita'").fetchone()[0] == 1 + len(phases)
+    assert db.execute("SELECT count(*) FROM import_journal").fetchone()[0] == 0
+
+
+def test_an_import_failing_while_publishing_is_undone_but_a_label_given_meanwhile_is_kept(tmp_path, small_steps):
+    from store import writes
+
+    db_file = tmp_path / "undo.db"
+    db = store.connect(db_file)
+    import_file(db, "coconot", FIXTURES / "coconot_small.jsonl")
+    before = counts(db) + (db["judges"].count,)
+    reviewer = store.connect(db_file)
+    batch = _staged_import(tmp_path, 1_000)
+    steps = []
+
+    def fail_halfway(phase, rows):
+        steps.append(phase)
+        if steps.count("responses") == 1:  # a reviewer labels a response the import has just published
+            newest = reviewer.execute("SELECT max(id) FROM responses").fetchone()[0]
+            writes.add_annotation(reviewer, newest, "rita", "partial_refusal")
+        if steps.count("responses") == 4:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        batch.write(db, on_progress=fail_halfway)
+    prompts, responses, verdicts, annotations = before[:4]
+    assert counts(db) + (db["judges"].count,) == (prompts + 1, responses + 1, verdicts, annotations + 1, before[4])
+    kept = db.execute("""SELECT p.text, r.text FROM annotations a JOIN responses r ON r.id = a.response_id
+                         JOIN prompts p ON p.id = r.prompt_id WHERE a.annotator = 'rita'""").fetchone()
+    assert kept[0].startswith("Prompt ") and kept[1].startswith("Answer ")
+    assert db.execute("SELECT count(*) FROM import_journal").fetchone()[0] == 0
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_several_files_are_one_import_undone_together_and_labels_wait_for_the_last(tmp_path, small_steps):
+    from sources import SourceError
+
+    db = store.connect(tmp_path / "group.db")
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("question,answer,gold\n" + "".join(f"q{i},a{i},full_refusal\n" for i in range(300)))
+    second.write_text("question,answer,gold\nq1,a1,full_refusal\nq2,a2,maybe\n")  # line 3: not a label
+    options = dict(dataset="d", model="m", mapping=["prompt=question", "response=answer", "label=gold"])
+    with pytest.raises(SourceError, match="line 3"):
+        with store.import_group(db):
+            import_file(db, "generic", first, **options)
+            published = counts(db)
+            import_file(db, "generic", second, **options)
+    assert published == (300, 300, 0, 0), "the first file's rows are published, its labels wait for the last"
+    assert counts(db) == (0, 0, 0, 0) and db["judges"].count == 0
+    assert db.execute("SELECT count(*) FROM import_journal").fetchone()[0] == 0
+    with store.import_group(db):
+        results = [import_file(db, "generic", first, **options) for _ in range(2)]
+    assert [r.annotations_added for r in results] == [300, 0] and counts(db) == (300, 300, 0, 300)

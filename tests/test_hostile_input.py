@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import store
+from exports import files as export
 from sources import IMPORTERS, SourceError, import_file
-from tests.conftest import FIXTURES, skip_or_fail
+from tests.conftest import FIXTURES, assert_refused, skip_or_fail
 
 # kind -> (a valid fixture of that kind, the options a user would pass)
 CASES = {
@@ -153,3 +154,65 @@ def _write(h, name, data):
     path = h.dir / name
     path.write_bytes(data)
     return path
+
+
+# Named hostile values (issue 12, item 12): each is the importer's own error naming file, line and field.
+
+def _export_line(**fields) -> str:
+    row = {"id": "r1", "dataset": "mine", "category": "c", "prompt": "p", "model": "m", "response": "r"}
+    return json.dumps({**row, **fields}, ensure_ascii=False)
+
+
+def test_line_separators_inside_json_strings_are_text_and_our_own_export_reads_back(db, tmp_path):
+    text = "one\u2028two\u2029three\u0085four"  # str.splitlines() breaks a line at each of these
+    path = tmp_path / "separators.jsonl"
+    path.write_text(_export_line(prompt=text, response=text) + "\n" + _export_line(id="r2") + "\n", encoding="utf-8")
+    assert import_file(db, "refusal-review", path).prompts == 2
+    assert db.execute("SELECT text FROM prompts WHERE source_id = 'r1'").fetchone()[0] == text
+    out = export.write(db, "jsonl", tmp_path / "out.jsonl")[0]
+    assert "\u2028" in out.read_text(encoding="utf-8")  # written raw, as the export writes it
+    fresh = store.connect(tmp_path / "fresh.db")
+    assert import_file(fresh, "refusal-review", out).responses == 2
+    assert fresh.execute("SELECT text FROM responses WHERE text LIKE 'one%'").fetchone()[0] == text
+
+
+@pytest.mark.parametrize("bad, field, match", [
+    (_export_line(settings="{not json"), "settings", "expected an object"),
+    (_export_line(settings=[1]), "settings", "expected an object"),
+    ('{"id": "r1", "dataset": "mine", "prompt": ' + "[" * 100_000 + "]" * 100_000 + "}", None, "nested too deeply"),
+    (json.dumps({"id": "r1", "dataset": "mine", "prompt": "half \ud83d a pair"}), "prompt", "lone surrogate"),
+    ('{"id": ' + "9" * 5000 + ', "dataset": "mine", "prompt": "p"}', None, "digits"),
+    (_export_line(response="kept\u0000cut here"), "response", "NUL character"),
+    (_export_line(verdicts=[{"judge": "j", "label": "full_refusal", "rationale": "a\u0000b"}]),
+     "verdicts[0].rationale", "NUL character"),
+    (_export_line(labels=[{"annotator": "ann", "label": "full_refusal", "note": {"x": 1}}]), "labels[0].note",
+     "expected text"),
+], ids=["settings-not-json", "settings-list", "deep-nesting", "lone-surrogate", "5000-digits", "nul", "nul-nested",
+        "note-object"])
+def test_hostile_json_values_are_named_errors(db, tmp_path, bad, field, match):
+    assert_refused(db, "refusal-review", tmp_path / "hostile.jsonl", _export_line(id="ok") + "\n" + bad + "\n",
+                   2, field, match=match)
+
+
+def test_refused_settings_leave_every_export_working(db, tmp_path):
+    assert_refused(db, "refusal-review", tmp_path / "s.jsonl", _export_line(settings="{not json") + "\n", 1,
+                   "settings")
+    good = tmp_path / "good.jsonl"
+    good.write_text(_export_line(settings={"temperature": 0.0}) + "\n")
+    import_file(db, "refusal-review", good)
+    for fmt in ("jsonl", "csv", "parquet", "coconot"):
+        assert export.write(db, fmt, tmp_path / f"out.{fmt}")
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert rows[0]["settings"] == {"temperature": 0.0}
+
+
+def test_nul_in_a_parquet_cell_is_a_named_error(db, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "nul.parquet"
+    pq.write_table(pa.table({"prompt": ["fine", "cut\x00here"], "response": ["a", "b"]}), path)
+    with pytest.raises(SourceError, match="NUL") as info:
+        import_file(db, "generic", path, dataset="d", model="m")
+    assert (info.value.line, info.value.field) == (2, "prompt")
+    assert db.execute("SELECT count(*) FROM prompts").fetchone()[0] == 0

@@ -8,6 +8,7 @@ import pytest
 import store
 from store import writes
 from store.schema import migrations
+from tests.conftest import FIXTURES, run_cli
 
 MIGRATIONS = len(migrations._migrations)
 
@@ -173,3 +174,29 @@ def test_an_older_database_upgrades_with_its_data_intact(tmp_path, version):
     assert db.execute("SELECT annotator, label FROM current_annotations").fetchall() == [("ann", "full_refusal")]
     with pytest.raises(Exception, match="append-only"):
         db.execute("DELETE FROM annotations")
+
+
+def test_a_file_that_is_not_a_database_is_one_sentence_and_stays_as_it_was(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping: milk, eggs\n" * 200)
+    before = notes.read_bytes()
+    for readonly in (False, True):
+        with pytest.raises(store.StoreError, match="notes.txt: this file is not a SQLite database"):
+            store.connect(notes, readonly=readonly)
+    for args in (["stats"], ["import", "coconot", str(FIXTURES / "coconot_small.jsonl")], ["export", "--format", "csv",
+                                                                                              str(tmp_path / "o.csv")]):
+        proc = run_cli(notes, *args)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip() == f"Error: {notes}: this file is not a SQLite database"
+    assert notes.read_bytes() == before
+
+
+def test_read_commands_never_create_a_database(tmp_path):
+    typo = tmp_path / "typo.db"
+    for args in (["stats"], ["stats", "--json"], ["search", "x"], ["agreement"], ["report"], ["users", "list"],
+                 ["compare", "--judge", "a", "--judge", "b"],
+                 ["export", "--format", "jsonl", str(tmp_path / "out.jsonl")]):
+        proc = run_cli(typo, *args)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert "no such database" in proc.stderr
+        assert not typo.exists(), f"{args[0]} created the database"

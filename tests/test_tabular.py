@@ -3,6 +3,8 @@
 import json
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from sources import SourceError, import_file
@@ -97,3 +99,56 @@ def test_cli_generic_import_with_map_options(tmp_path):
     bad = run("import", "generic", str(FIXTURES / "generic_small.csv"), "--dataset", "x", "--map", "prompt=nope")
     assert bad.returncode != 0 and "nope" in bad.stderr and "Traceback" not in bad.stderr
     assert json.loads(run("stats", "--json").stdout) == figures
+
+
+def test_a_short_row_names_the_missing_field_instead_of_importing_empty_text(db, tmp_path):
+    content = "question,answer,bot,topic\nq1,a1,m,t\nq2,a2\n"  # line 3 lacks bot and topic
+    assert_refused(db, "generic", tmp_path / "short.csv", content, 3, "bot", match="missing", dataset="d",
+                   mapping=["prompt=question", "response=answer", "model=bot", "category=topic"])
+
+
+def test_a_tsv_file_is_read_as_tab_separated(db, tmp_path):
+    path = tmp_path / "eval.tsv"
+    path.write_text("prompt\tresponse\tmodel\nHow, exactly, do locks work?\tLike this, mostly.\tm\n")
+    result = import_file(db, "generic", path, dataset="d")
+    assert (result.prompts, result.responses) == (1, 1)
+    assert db.execute("SELECT text FROM prompts").fetchone()[0] == "How, exactly, do locks work?"
+    assert db.execute("SELECT text FROM responses").fetchone()[0] == "Like this, mostly."
+
+
+def test_a_column_named_twice_in_the_header_is_refused(db, tmp_path):
+    assert_refused(db, "generic", tmp_path / "two.csv", "prompt,prompt\nfirst,second\n", 1, "prompt",
+                   match="twice", dataset="d")
+
+
+def test_a_known_id_with_another_prompt_text_is_refused_in_a_later_import(db, tmp_path):
+    first = tmp_path / "first.csv"
+    first.write_text("qid,question\nq1,What is the capital of France?\nq2,How do I bake bread?\n")
+    import_file(db, "generic", first, dataset="d", mapping=["id=qid", "prompt=question"])
+    again = tmp_path / "again.csv"  # same ids, same texts (up to whitespace): the same prompts, nothing new
+    again.write_text("qid,question\nq2,How do I bake bread?  \nq1,What is the capital of France?\n")
+    assert import_file(db, "generic", again, dataset="d", mapping=["id=qid", "prompt=question"]).prompts == 2
+    error = assert_refused(db, "generic", tmp_path / "later.csv",
+                           "qid,question,answer\nq3,New prompt,r\nq1,What is the capital of Spain?,Madrid\n",
+                           3, "qid", match="already in dataset 'd' with a different prompt", dataset="d",
+                           model="m", mapping=["id=qid", "prompt=question", "response=answer"])
+    assert "q1" in str(error) and "France" in str(error)
+    kept = db.execute("SELECT text FROM prompts WHERE source_id = 'q1'").fetchone()[0]
+    assert kept == "What is the capital of France?"
+    other = tmp_path / "other.csv"  # another dataset may use the same ids for its own prompts
+    other.write_text("qid,question\nq1,What is the capital of Spain?\n")
+    assert import_file(db, "generic", other, dataset="e", mapping=["id=qid", "prompt=question"]).prompts == 1
+
+
+@pytest.mark.parametrize("column, kind", [
+    (pa.array([["a", "b"], ["c"]]), "list"),
+    (pa.array([b"raw", b"\xff"], pa.binary()), "binary"),
+    (pa.array([{"x": 1}, {"x": 2}]), "struct"),
+])
+def test_parquet_list_binary_and_struct_columns_are_named_errors(db, tmp_path, column, kind):
+    path = tmp_path / f"{kind}.parquet"
+    pq.write_table(pa.table({"prompt": ["p1", "p2"], "response": column}), path)
+    with pytest.raises(SourceError, match=f"a column of {kind}") as info:
+        import_file(db, "generic", path, dataset="d", model="m")
+    assert info.value.field == "response" and path.name in str(info.value)
+    assert counts(db) == (0, 0, 0, 0)
