@@ -267,8 +267,8 @@ def test_older_preference_prompts_get_their_expected_behaviour(tmp_path):
     store.writes.add_prompts(db, [dict(dataset="coconot-pref", source_id="x", text="t")])
     db.execute("UPDATE prompts SET expected = NULL WHERE dataset = 'coconot-pref'")
     db.conn.commit()
-    step = next(m for m in migrations._migrations if m.name == "m005_team_review")
-    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_team_review'")
+    step = next(m for m in migrations._migrations if m.name == "m006_team_review")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_team_review'")
     for table in ("display_names", "tag_events", "comments", "adjudications"):
         db.execute(f"DROP TABLE {table}")
     db.execute("DROP VIEW current_tags")
@@ -301,10 +301,11 @@ def test_search_matches_are_highlighted_only_outside_code_and_entities(db, fixtu
     pid = fixture.prompts["orig-2"]
     found = review.search_matches(db, "mayor", pid, [])
     assert found == {"prompt": {"mayor"}}
-    text = inert_markdown("the mayor & `mayor` <mayor> amp")
+    text = inert_markdown("the mayor & `mayor` <mayor> amp www.mayor.example")
     marked = highlight.mark(text, {"mayor", "amp"})
-    assert marked.count(":orange-background[mayor]") == 2  # prose and the escaped tag's word, not the code span
-    assert "`mayor`" in marked and "&amp;" in marked and ":orange-background[amp]" in marked
+    assert marked.count(":orange-background[mayor]") == 2  # prose and the escaped tag's word, not the code spans
+    assert "`mayor`" in marked and "`www.mayor.example`" in marked and ":orange-background[amp]" in marked
+    assert highlight.mark("x \\&amp; y", {"amp"}) == "x \\&amp; y"  # never inside an escape or an entity
     assert highlight.mark("a [b](x)", {"[b](x)"}) == "a [b](x)"  # never wraps brackets
 
 
@@ -314,5 +315,6 @@ def test_word_diff_is_inert_and_marks_both_sides():
     body, cut = diff.markdown("I can't help with [that](http://x).", "I can help with ![img](http://y)!")
     assert not cut
     assert ":red-background[can't]" in body and ":green-background[can]" in body
-    assert "](http" not in body.replace("\\]", "").replace("\\(", "")  # no link or image survives
+    outside_code = "".join(body.split("`")[::2])
+    assert "](http" not in outside_code  # link and image syntax only ever inside code spans: shown, never followed
     assert diff.plain("a b c", "a x c") == "a [-b -]{+x +}c"

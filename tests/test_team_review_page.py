@@ -10,19 +10,22 @@ from streamlit.testing.v1 import AppTest
 import labels
 import store
 from store import adjudication, discussion, names, users
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sign_in
 from tests.fixture_db import build
 
 
 @pytest.fixture
-def fixture(db):
+def fixture(db, db_path, monkeypatch):
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))  # the app's only database (ui/deployment.py)
     return build(db)
 
 
-def _app(db_path, page="pages/review.py", reviewer="carol", query=None, **state) -> AppTest:
+def _app(db_path, page="pages/review.py", reviewer="carol", query=None, signed_in=None, **state) -> AppTest:
+    """The app on ``page``; ``signed_in``: a user who signed in (a typed name never acts as an admin)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["db_path"] = str(db_path)
-    if reviewer:
+    if signed_in:
+        sign_in(at, signed_in)
+    elif reviewer:
         at.session_state["reviewer"] = reviewer
     for key, value in state.items():
         at.session_state[key] = value
@@ -48,7 +51,7 @@ def test_flag_tags_and_comments_from_a_card(db_path, fixture):
     at.text_input(key=f"rv_comment_{rid}").input("Is <this> a lecture?").run()
     thread = discussion.comments_of(store.connect(db_path), [rid])[rid]
     assert [(c.author, c.body) for c in thread] == [("carol", "Is <this> a lecture?")]
-    assert "Is &lt;this> a lecture?" in _text(at)  # shown inert
+    assert "Is \\<this> a lecture?" in _text(at)  # shown inert
     at.selectbox(key="rv_tag").select("lecture").run()  # the tag is a filter now
     assert "Item **1** of **1**" in _text(at) and at.query_params["f.tag"] == "lecture"
 
@@ -62,7 +65,7 @@ def test_an_admin_settles_a_tie_from_the_card_and_a_reviewer_cannot(db_path, fix
     at = _app(db_path, reviewer="ann", query={"prompt": "xs-2"})
     assert "The human labels tie" in _text(at)
     assert not [b for b in at.button if b.key == f"rv_final_{rid}_full_compliance"]  # reviewers do not adjudicate
-    at = _app(db_path, reviewer="boss", query={"prompt": "xs-2"})
+    at = _app(db_path, signed_in="boss", query={"prompt": "xs-2"})
     at.button(key=f"rv_final_{rid}_partial_refusal").click().run()
     assert adjudication.finals_of(db, [rid])[rid].label == labels.PARTIAL_REFUSAL
     assert ":violet-badge[:material/gavel: final: partial refusal]" in _text(at)
@@ -121,7 +124,7 @@ def test_agreement_counts_tags_on_judge_errors_and_links_ties(db_path, fixture):
     assert any("1 item where the human labels tie has" in c.value and "f.status=tied" in c.value for c in at.caption)
 
 
-def test_results_on_preference_data_show_contrast_and_the_pairs(db_path, tmp_path):
+def test_results_on_preference_data_show_contrast_and_the_pairs(db_path, tmp_path, monkeypatch):
     from sources import import_file
 
     rows = [{"id": f"p{i}", "category": "Incomplete requests", "subcategory": "s", "prompt": f"Question {i}?",
@@ -129,6 +132,7 @@ def test_results_on_preference_data_show_contrast_and_the_pairs(db_path, tmp_pat
              "rejected_model": ""} for i in range(4)]
     path = tmp_path / "coconot_pref.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))
     db = store.connect(db_path)
     import_file(db, "coconot", path, coconot_set="pref")
     store.writes.add_prompts(db, [dict(dataset="coconot-original", source_id="o1", text="x", category="c")])
