@@ -6,7 +6,8 @@ import streamlit as st
 
 import store
 from demo import build_demo
-from ui import auth, display, session
+from ui import auth, display, layout, persist, session, shell
+from ui.review_state import PAGE_KEYS
 
 st.set_page_config(page_title="Refusal Review", page_icon=":material/rule:", layout="wide")
 
@@ -25,11 +26,17 @@ pages = [
     st.Page("pages/build.py", title="Build", icon=":material/construction:", url_path="build"),
     st.Page("pages/users.py", title="Users", icon=":material/group:", url_path="users"),
 ]
-page = st.navigation(pages)
+# At the top: the sidebar is left to the filter and who is labelling (.streamlit/config.toml hides
+# Streamlit's own page list, which a fresh server would otherwise flash).
+page = st.navigation(pages, position="top")
+layout.app()
 
+signed_in = auth.configured()  # with sign-in the name comes from the provider, never from a cookie
+persist.restore("reviewer" if not signed_in else "_no_name_kept", PAGE_KEYS)  # this browser's name and display
 with st.sidebar:
     session.database_picker()  # the operator's databases by name; a typed path only in local mode
     auth.sidebar()  # sign-in (OpenID Connect when [auth] is configured) or a typed name; role; read-only notice
+    persist.save(None if signed_in else st.session_state.get("reviewer"), PAGE_KEYS)
 
 
 
@@ -48,4 +55,5 @@ try:
 except store.StoreError as exc:
     st.error(display.escape_markdown(exc))
     st.stop()
+st.session_state[shell.CURRENT_PAGE] = page.url_path or "overview"
 page.run()

@@ -16,10 +16,11 @@
 
 SELECTION is the Review page's filter as options: --dataset, --category, --subcategory, --team-category,
 --expected, --model (--responses-of where --model names the judging or answering model), --judged-by,
---judge-label, --human-status, --search.
-    python cli.py export --format csv|jsonl|parquet|coconot [--history] OUT
+--judge-label, --human-status, --tag, --search.
+    python cli.py export [--format csv|jsonl|parquet|coconot] [--history] [SELECTION] OUT
     python cli.py export --format inspect LOG [--to EDITED | --in-place]
     python cli.py export --format hf DIR [--push-to-hub OWNER/NAME]
+    python cli.py names list | names set judge|model NAME DISPLAY
     python cli.py users list | users set-role NAME admin|reviewer|viewer | users self-signup on|off
 """
 
@@ -48,10 +49,12 @@ class Errors(click.Group):
             raise click.ClickException(str(exc)) from exc
 
 
-def selection_options(model_option: str = "--model"):
+def selection_options(model_option: str = "--model", checked: bool = True):
     """The Review page's filter as options, giving the command a ``selection`` argument. Where
     ``--model`` already names the judging or answering model, the responding model is
-    ``--responses-of``."""
+    ``--responses-of``. ``checked``: a value that names nothing in the database (``--dataset
+    nosuchset``) is an error rather than an empty answer that looks like one; ``search`` reports
+    "matching prompts: 0" itself, so it is not checked."""
     specs = [
         ("--dataset", "dataset", "Only prompts of this dataset."),
         ("--category", "category", "Only prompts of this benchmark category."),
@@ -62,6 +65,7 @@ def selection_options(model_option: str = "--model"):
         ("--judged-by", "judge", "Only responses this judge has judged."),
         ("--judge-label", "judge_label", "Only responses a judge (--judged-by, else any) gave this label."),
         ("--human-status", "status", "Only responses with this human status: " + ", ".join(s for s in STATUSES if s)),
+        ("--tag", "tag", "Only responses with this team tag."),
         ("--search", "search", 'Words in the prompt or response text ("phrase", OR, NOT, prefix*).'),
     ]
 
@@ -69,7 +73,12 @@ def selection_options(model_option: str = "--model"):
         @functools.wraps(command)  # keeps the options already declared below this decorator
         def wrapper(*args, **kwargs):
             values = {field: kwargs.pop(f"{field}_sel") or "" for _, field, _ in specs}
-            return command(*args, selection=Selection(**values), **kwargs)
+            selection = Selection(**values)
+            if checked and selection != Selection():
+                from store import review
+
+                selection = review.checked(open_db(click.get_current_context(), readonly=True), selection)
+            return command(*args, selection=selection, **kwargs)
 
         for option, field, help_text in reversed(specs):
             wrapper = click.option(option, f"{field}_sel", help=help_text)(wrapper)
@@ -149,7 +158,7 @@ def stats(ctx, as_json):
 
 @cli.command()
 @click.argument("query")
-@selection_options()
+@selection_options(checked=False)
 @click.option("--order", type=click.Choice(list(ORDERS)), default="stored", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random order.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="At most this many rows.")
@@ -192,14 +201,32 @@ def _echo(figures: dict, as_json: bool):
         if isinstance(value, dict):
             _echo({f"{key} {name}": inner for name, inner in value.items()}, as_json)
         elif isinstance(value, pd.DataFrame):
-            table = value.to_string(index=False, float_format=lambda x: f"{x:.3f}") if len(value) else "  (none)"
+            table = _table(value).to_string(index=False) if len(value) else "  (none)"
             click.echo(f"{key}:\n{table}")
         else:
-            click.echo(f"{key}: {value}")
+            click.echo(f"{key}: {_figure(value) if isinstance(value, float) else value}")
+
+
+def _table(frame):
+    """A frame as text: figures through ``_figure``, a missing attribute (a subcategory) blank."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype.kind == "f":
+            out[column] = out[column].map(_figure)
+        else:
+            out[column] = out[column].astype(object).where(out[column].notna(), "")
+    return out
+
+
+def _figure(value: float) -> str:
+    """Every figure with the same three decimals; NaN (kappa with one label only, a rate of nothing)
+    is "undefined", never a number."""
+    return "undefined" if value != value else f"{value:.3f}"
 
 
 @cli.command()
-@click.option("--judge", help="Judge to measure; without it, every judge's leaderboard row and human agreement.")
+@click.option("--judge", help="Judge to measure (its name, display name or a unique prefix, e.g. rules); without it, "
+                             "every judge's leaderboard row and human agreement.")
 @click.option("--reference", default="human", show_default=True,
               help="'human' (each item's majority label; ties left out) or one annotator's name.")
 @click.option("--by", type=click.Choice(BREAKDOWNS),
@@ -216,14 +243,19 @@ def agreement(ctx, judge, reference, by, level, rule, selection, as_json):
     --level prompt, each moderator's and the ensemble's agreement with the human prompt labels."""
     from analysis import agreement as measure
 
+    from store import adjudication, discussion, names
+
     if level == "prompt":
         _prompt_agreement(ctx, selection.dataset, rule, reference, as_json)
         return
+    db = open_db(ctx, readonly=True)
     responses, verdicts, annotations = _frames(ctx, selection, labelled_only=True)
+    final = adjudication.finals_frame(db)
     if judge:
-        figures = measure.judge_report(responses, verdicts, annotations, judge, reference, by)
+        figures = measure.judge_report(responses, verdicts, annotations, names.resolve_judge(db, judge, missing_ok=True),
+                                       reference, by, final=final, tags=discussion.tags_frame(db))
     else:
-        figures = measure.overview(responses, verdicts, annotations, reference)
+        figures = measure.overview(responses, verdicts, annotations, reference, final=final)
     _echo(figures, as_json)
 
 
@@ -238,47 +270,56 @@ def _prompt_agreement(ctx, dataset: str, rule: str, reference: str, as_json: boo
 
 @cli.command()
 @click.option("--source", default="human", show_default=True,
-              help="judge:NAME (a judge's labels), human (majority labels) or corrected:NAME (PPI).")
+              help="judge:NAME (a judge's labels; NAME may be a unique prefix), human (majority labels, or the "
+                   "adjudicator's final label) or corrected:NAME (PPI).")
 @selection_options()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def report(ctx, source, selection, as_json):
     """Benchmark figures per model: CoCoNot compliance, OR-Bench rejection, XSTest compliance/refusal."""
     from analysis import benchmarks
+    from store import adjudication, names
 
-    _echo(benchmarks.report(*_frames(ctx, selection), source), as_json)
+    db = open_db(ctx, readonly=True)
+    kind, judge = benchmarks.parse_source(source)
+    source = f"{kind}:{names.resolve_judge(db, judge, missing_ok=True)}" if judge else source
+    _echo(benchmarks.report(*_frames(ctx, selection), source, final=adjudication.finals_frame(db)), as_json)
 
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "coconot", "inspect", "hf"]),
-              required=True,
-              help="jsonl is what 'import refusal-review' reads back; coconot is CoCoNot's own field names; "
-                   "inspect writes the human labels as score edits into a copy of the inspect_ai log OUT "
-                   "(or OUT itself with --in-place); hf writes a Hugging Face dataset folder OUT.")
+              help="Default: from OUT's suffix (.csv, .jsonl, .parquet). jsonl is what 'import refusal-review' "
+                   "reads back; coconot is CoCoNot's own field names; inspect writes the human labels as score "
+                   "edits into a copy of the inspect_ai log OUT (or OUT itself with --in-place); hf writes a "
+                   "Hugging Face dataset folder OUT.")
 @click.option("--history", is_flag=True, help="Every label row ever written, not only the current labels.")
+@selection_options()
 @click.argument("out", type=click.Path())
 @click.option("--in-place", is_flag=True, help="inspect: edit the log itself instead of writing LOG.reviewed.eval.")
 @click.option("--to", "edited", type=click.Path(dir_okay=False),
               help="inspect: where to write the edited log (default: <log>.reviewed.<ext> beside it).")
 @click.option("--reference", default="human", show_default=True,
               help="inspect: 'human' (each item's majority label; ties left out) or one annotator's name.")
-@click.option("--dataset", help="inspect: the dataset the log was imported into, if --dataset was given then.")
 @click.option("--push-to-hub", "repo", help="hf: upload the folder to this dataset repo (owner/name).")
 @click.option("--private", is_flag=True, help="hf: create the hub repo private.")
 @click.pass_context
-def export(ctx, fmt, history, out, in_place, edited, reference, dataset, repo, private):
-    """Export prompts, responses, verdicts and human labels to OUT (same files as the Export page)."""
-    used = {"--in-place": in_place, "--to": edited, "--dataset": dataset, "--push-to-hub": repo, "--private": private,
+def export(ctx, fmt, history, selection, out, in_place, edited, reference, repo, private):
+    """Export prompts, responses, verdicts, human labels, tags, comments and final labels of the
+    selection (default: everything) to OUT (same files as the Export page). For inspect, --dataset
+    is the dataset the log was imported into, if --dataset was given then."""
+    used = {"--in-place": in_place, "--to": edited, "--push-to-hub": repo, "--private": private,
             "--reference": reference != "human", "--history": history}
-    allowed = {"inspect": {"--in-place", "--to", "--dataset", "--reference"}, "hf": {"--push-to-hub", "--private"}}
+    allowed = {"inspect": {"--in-place", "--to", "--reference"}, "hf": {"--push-to-hub", "--private"}}
     wrong = [o for o, v in used.items() if v and o not in allowed.get(fmt, {"--history"})]
+    if fmt in ("inspect", "hf") and set(selection.changed()) - ({"dataset"} if fmt == "inspect" else set()):
+        wrong.append("a filter")
     if wrong:
         raise click.UsageError(f"{', '.join(wrong)} does not apply to --format {fmt}")
     db = open_db(ctx, readonly=True)
     if fmt == "inspect":
         from exports import inspect_edits
 
-        click.echo(inspect_edits.write_edits(db, out, edited, in_place, reference, dataset).summary())
+        click.echo(inspect_edits.write_edits(db, out, edited, in_place, reference, selection.dataset or None).summary())
         return
     if fmt == "hf":
         from exports import hf_dataset
@@ -289,7 +330,7 @@ def export(ctx, fmt, history, out, in_place, edited, reference, dataset, repo, p
         return
     from exports import files
 
-    for path in files.write(db, fmt, out, history):
+    for path in files.write(db, fmt, out, history, selection):
         click.echo(f"wrote {path}")
 
 
@@ -547,12 +588,13 @@ def resume(ctx, run_id):
 @click.pass_context
 def compare(ctx, names, as_json):
     """List the responses two judges label differently."""
+    from store import names as naming
     from store import runs
 
     if len(names) != 2:
         raise click.UsageError("give exactly two judges: --judge A --judge B")
     db = open_db(ctx, readonly=True)
-    a, b = (runs.resolve_judge(db, n) for n in names)
+    a, b = (naming.resolve_judge(db, n) for n in names)
     rows = runs.disagreements(db, a, b)
     both = runs.overlap(db, a, b)
     if as_json:
@@ -789,6 +831,37 @@ def prompts_status(ctx, rule, as_json):
         _step_summary(db, dataset)
         if promptsets.moderators(db, dataset):
             _moderation_summary(db, dataset, rule)
+
+
+@cli.group()
+def names():
+    """What judges and models are called on screen and in reports (stored names never change)."""
+
+
+@names.command("list")
+@click.pass_context
+def names_list(ctx):
+    from store import names as naming
+
+    for kind, shown in naming.shown_names(open_db(ctx, readonly=True)).items():
+        for name, display in shown.items():
+            click.echo(f"{kind}\t{name}\t{display}")
+
+
+@names.command("set")
+@click.argument("kind", type=click.Choice(["judge", "model"]))
+@click.argument("name")
+@click.argument("display")
+@click.pass_context
+def names_set(ctx, kind, name, display):
+    """Show judge or model NAME (a judge: its name, display name or a unique prefix) as DISPLAY; an
+    empty DISPLAY goes back to the default."""
+    from store import names as naming
+
+    db = open_db(ctx)
+    name = naming.resolve_judge(db, name) if kind == "judge" else name
+    naming.set_display_name(db, kind, name, display)
+    click.echo(f"{kind} {name} is shown as {naming.shown_names(db)[kind][name]}")
 
 
 if __name__ == "__main__":

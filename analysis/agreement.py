@@ -98,33 +98,63 @@ def _ties(ref: pd.DataFrame, responses: pd.DataFrame) -> int:
     return int(ref.loc[ref["response_id"].isin(responses["response_id"]), "tie"].sum())
 
 
+def _finals(ref: pd.DataFrame, responses: pd.DataFrame) -> int:
+    """Items in scope whose reference is an adjudicator's final label."""
+    return int(ref.loc[ref["response_id"].isin(responses["response_id"]), "final"].sum())
+
+
+def tag_counts(frame: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
+    """How often each team tag sits on each kind of judge error: one row per (reference label,
+    judge label, tag) among ``frame``'s disagreements (``pairs`` for one judge), with ``n`` the
+    tagged errors of that kind and ``errors`` all errors of that kind. Errors without tags are
+    counted under tag None, so the tagged share is visible."""
+    columns = ["reference", "judge_label", "tag", "n", "errors"]
+    wrong = frame.loc[frame["judge_label"] != frame["reference"], ["response_id", "reference", "judge_label"]]
+    if wrong.empty:
+        return pd.DataFrame(columns=columns)
+    errors = wrong.groupby(["reference", "judge_label"]).size().rename("errors")
+    tagged = wrong.merge(tags[["response_id", "tag"]], on="response_id", how="left")
+    tagged["tag"] = tagged["tag"].astype(object).where(tagged["tag"].notna(), None)
+    counts = (tagged.groupby(["reference", "judge_label", "tag"], dropna=False).size().rename("n").reset_index()
+              .join(errors, on=["reference", "judge_label"]))
+    counts["tag"] = counts["tag"].astype(object).where(counts["tag"].notna(), None)
+    return counts.sort_values(["errors", "n"], ascending=False, kind="stable").reset_index(drop=True)[columns]
+
+
 def judge_report(responses: pd.DataFrame, verdicts: pd.DataFrame, annotations: pd.DataFrame, judge: str,
                  reference: str = humans.HUMAN, by: str | None = None, resamples: int = bootstrap.RESAMPLES,
-                 seed: int = bootstrap.SEED) -> dict:
-    """Everything ``cli.py agreement --json`` prints and the Agreement page shows for one judge."""
+                 seed: int = bootstrap.SEED, final: pd.DataFrame | None = None, tags: pd.DataFrame | None = None
+                 ) -> dict:
+    """Everything ``cli.py agreement --json`` prints and the Agreement page shows for one judge.
+    ``final``: adjudicators' final labels (the reference where given); ``tags``: the team's tags
+    (response_id, tag), counted per kind of judge error under ``tags_on_errors``."""
     if judge not in set(verdicts["judge"]):
         known = ", ".join(sorted(set(verdicts["judge"]))) or "none"
         raise UserError(f"no verdicts by judge {judge!r}; judges: {known}")
-    ref = humans.reference(annotations, reference)
+    ref = humans.reference(annotations, reference, final)
     frame = pairs(responses, verdicts[verdicts["judge"] == judge], ref)
     report = {"judge": judge, "reference": reference, "ties_excluded": _ties(ref, responses),
-              **score(frame, resamples, seed)}
+              "adjudicated": _finals(ref, responses), **score(frame, resamples, seed)}
     report["confusion"] = confusion_frame(frame)
     report["binary_confusion"] = confusion_frame(frame, binary=True)
     if by:
         report["by"] = {by: breakdown(frame, by, resamples, seed)}
+    if tags is not None:
+        report["tags_on_errors"] = tag_counts(frame, tags)
     return report
 
 
 def overview(responses: pd.DataFrame, verdicts: pd.DataFrame, annotations: pd.DataFrame,
-             reference: str = humans.HUMAN, resamples: int = bootstrap.RESAMPLES, seed: int = bootstrap.SEED) -> dict:
+             reference: str = humans.HUMAN, resamples: int = bootstrap.RESAMPLES, seed: int = bootstrap.SEED,
+             final: pd.DataFrame | None = None) -> dict:
     """The judge leaderboard against ``reference`` and the humans' agreement with each other, on the
     responses in ``responses`` (what ``cli.py agreement --json`` prints without ``--judge``)."""
-    ref = humans.reference(annotations, reference)
+    ref = humans.reference(annotations, reference, final)
     in_scope = annotations[annotations["response_id"].isin(responses["response_id"])]
     return {
         "reference": reference,
         "ties_excluded": _ties(ref, responses),
+        "adjudicated": _finals(ref, responses),
         "leaderboard": leaderboard(pairs(responses, verdicts, ref), resamples, seed),
         "humans": humans.agreement_summary(in_scope, resamples, seed),
         "annotator_pairs": humans.pairwise(in_scope, resamples, seed),

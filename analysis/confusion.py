@@ -3,7 +3,7 @@
 Every agreement figure here (accuracy, Cohen's kappa, refusal precision/recall/F1) depends on the
 items only through the confusion matrix, so the bootstrap draws whole stacks of matrices and
 these functions evaluate all of them at once. Rows are the reference (human), columns the judge.
-Undefined figures (kappa when both sides use one and the same class, precision with no predicted
+Undefined figures (kappa when the reference uses one label only, precision with no predicted
 refusals, anything on an empty slice) are NaN, never a made-up 0 or 1.
 """
 
@@ -53,11 +53,15 @@ def accuracy(matrix: np.ndarray) -> np.ndarray:
 
 
 def kappa(matrix: np.ndarray) -> np.ndarray:
-    """Cohen's kappa, (p_o - p_e) / (1 - p_e), as scikit-learn's ``cohen_kappa_score`` computes it."""
+    """Cohen's kappa, (p_o - p_e) / (1 - p_e), as scikit-learn's ``cohen_kappa_score`` computes it,
+    except that it is undefined (NaN) when the reference (rows) uses one label only: then p_e = p_o
+    for *any* judge, so kappa is 0 for a perfect judge and a useless one alike (scikit-learn says 0,
+    and a bootstrap interval of [0, 0] would look like certainty)."""
     n = matrix.sum(axis=(-2, -1)).astype(float)
     observed = np.trace(matrix, axis1=-2, axis2=-1)  # n * p_o
     chance = (matrix.sum(axis=-1) * matrix.sum(axis=-2)).sum(axis=-1).astype(float)  # n^2 * p_e
-    return divide(n * observed - chance, n * n - chance)
+    reference_labels = (matrix.sum(axis=-1) > 0).sum(axis=-1)
+    return np.where(reference_labels >= 2, divide(n * observed - chance, n * n - chance), np.nan)
 
 
 def refusal_scores(binary: np.ndarray) -> dict[str, np.ndarray]:

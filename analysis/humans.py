@@ -2,8 +2,10 @@
 
 The reference for an item is the label most of its annotators gave (the majority, or plurality with
 three or more labels). A tie has no defensible answer, so tied items are flagged, left out of every
-judge comparison and counted, never settled by a coin or by label order. ``annotator=`` uses one
-person's labels instead (``--reference ANNOTATOR``).
+judge comparison and counted, never settled by a coin or by label order: an adjudicator settles
+them. An adjudicator's final label (``final``: store.adjudication.finals_frame) is the reference of
+its item whatever the votes, flagged ``final``. ``annotator=`` uses one person's labels instead
+(``--reference ANNOTATOR``); final labels do not apply there.
 
 Krippendorff's alpha (nominal) is computed from the coincidence matrix, which handles any number of
 annotators and items that only some of them labelled; items with a single label carry no
@@ -30,22 +32,34 @@ def label_counts(annotations: pd.DataFrame) -> pd.DataFrame:
     return table.reindex(columns=list(labels.LABELS), fill_value=0).astype(np.int64)
 
 
-def reference(annotations: pd.DataFrame, annotator: str | None = None) -> pd.DataFrame:
-    """One row per labelled item: response_id, reference (None on a tie), votes, tie."""
+def reference(annotations: pd.DataFrame, annotator: str | None = None,
+              final: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per labelled (or adjudicated) item: response_id, reference (None on an unsettled
+    tie), votes, tie (unsettled), final (the reference is an adjudicator's final label)."""
     if annotator not in (None, HUMAN):
         mine = annotations[annotations["annotator"] == annotator]
         if mine.empty and not annotations.empty:
             known = ", ".join(sorted(annotations["annotator"].unique()))
             raise UserError(f"no labels by annotator {annotator!r}; annotators: {known}")
         return pd.DataFrame({"response_id": mine["response_id"].to_numpy(), "reference": mine["label"].to_numpy(),
-                             "votes": 1, "tie": False})
+                             "votes": 1, "tie": False, "final": False})
     table = label_counts(annotations)
     values = table.to_numpy()
     top = values.max(axis=1, initial=0)
     tie = (values == top[:, None]).sum(axis=1) > 1
     winner = np.array(labels.LABELS, dtype=object)[values.argmax(axis=1)] if len(values) else np.array([], object)
-    return pd.DataFrame({"response_id": table.index.to_numpy(), "reference": np.where(tie, None, winner),
-                         "votes": values.sum(axis=1), "tie": tie})
+    out = pd.DataFrame({"response_id": table.index.to_numpy(), "reference": np.where(tie, None, winner),
+                        "votes": values.sum(axis=1), "tie": tie, "final": False})
+    if final is None or final.empty:
+        return out
+    decided = final.set_index("response_id")["label"]
+    out = out.merge(pd.DataFrame({"response_id": decided.index.to_numpy()}), on="response_id", how="outer")
+    settled = out["response_id"].isin(decided.index)
+    out.loc[settled, "reference"] = out.loc[settled, "response_id"].map(decided)
+    out["votes"] = out["votes"].fillna(0).astype(np.int64)
+    out["tie"] = out["tie"].fillna(False).astype(bool) & ~settled
+    out["final"] = settled
+    return out
 
 
 def _coincidence_kinds(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -105,6 +119,13 @@ def agreement_summary(annotations: pd.DataFrame, resamples: int = bootstrap.RESA
     }
 
 
+def _pair_kappa(matrix: np.ndarray) -> np.ndarray:
+    """Kappa between two people, neither of whom is the reference: undefined when either of them
+    used one label only (confusion.kappa's rule, applied both ways round)."""
+    flipped = np.swapaxes(matrix, -2, -1)
+    return np.where(np.isnan(confusion.kappa(flipped)), np.nan, confusion.kappa(matrix))
+
+
 def pairwise(annotations: pd.DataFrame, resamples: int = bootstrap.RESAMPLES, seed: int = bootstrap.SEED
              ) -> pd.DataFrame:
     """One row per pair of annotators: items both labelled, raw agreement and Cohen's kappa with intervals."""
@@ -121,6 +142,6 @@ def pairwise(annotations: pd.DataFrame, resamples: int = bootstrap.RESAMPLES, se
         draws = bootstrap.resample(matrix, resamples, seed)
         rows.append({"annotator_a": a, "annotator_b": b, "n": len(both),
                      **_with_interval("agreement", confusion.accuracy(matrix), confusion.accuracy(draws)),
-                     **_with_interval("kappa", confusion.kappa(matrix), confusion.kappa(draws)),
+                     **_with_interval("kappa", _pair_kappa(matrix), _pair_kappa(draws)),
                      "few": len(both) < bootstrap.MIN_ITEMS})
     return pd.DataFrame(rows, columns=columns)

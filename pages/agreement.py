@@ -11,6 +11,7 @@ import streamlit as st
 from analysis import agreement, bootstrap, humans
 from store.selection import Selection
 from ui import cached, charts, display, moderator_agreement, shell
+from words import count
 
 MAX_LISTED = 500
 FIGURE_NAMES = {"accuracy": "Accuracy (three labels)", "kappa": "Cohen's kappa (three labels)",
@@ -21,6 +22,12 @@ FIGURE_NAMES = {"accuracy": "Accuracy (three labels)", "kappa": "Cohen's kappa (
 shell.require_shell()
 key = cached.token()
 choices = cached.analysis_options(key)
+shown = cached.names()
+UNDEFINED = "undefined"
+
+
+def judge_name(name: str) -> str:
+    return shown["judge"].get(name, name)
 
 st.title("Agreement")
 st.caption("How far each judge agrees with human labels, with 95% bootstrap intervals "
@@ -49,11 +56,11 @@ reference = middle.selectbox("Reference", [humans.HUMAN, *choices["annotators"]]
                              format_func=lambda r: "Humans (majority label)" if r == humans.HUMAN else r,
                              help="Each item's majority human label (ties left out and counted), or one annotator.",
                              key="agreement_reference")
-judge = right.selectbox("Judge", choices["judges"], key="agreement_judge")
+judge = right.selectbox("Judge", choices["judges"], key="agreement_judge", format_func=judge_name)
 
 
 def interval(lo, hi) -> str:
-    return "–" if pd.isna(lo) else f"{lo:.3f} – {hi:.3f}"
+    return UNDEFINED if pd.isna(lo) else f"{lo:.3f} – {hi:.3f}"
 
 
 def few(flag: bool) -> str:
@@ -62,13 +69,18 @@ def few(flag: bool) -> str:
 
 overview = cached.overview(key, Selection(dataset=dataset or ""), reference)
 if reference == humans.HUMAN and overview["ties_excluded"]:
-    st.caption(f"{overview['ties_excluded']:,} items where the human labels tie have no reference label and are "
-               "left out of every judge figure.")
+    tied = urlencode({"f.status": "tied", **({"f.dataset": dataset} if dataset else {})})
+    st.caption(f"{count(overview['ties_excluded'], 'item')} where the human labels tie "
+               f"{'has' if overview['ties_excluded'] == 1 else 'have'} no reference label and "
+               f"{'is' if overview['ties_excluded'] == 1 else 'are'} left out of every judge figure until an adjudicator "
+               f"(admin) gives the final label: [open them in Review](/review?{tied}).")
+if reference == humans.HUMAN and overview["adjudicated"]:
+    st.caption(f"{count(overview['adjudicated'], 'item')} measured against an adjudicator's final label.")
 
 st.subheader("Judge leaderboard")
 board = overview["leaderboard"]
 table = pd.DataFrame({
-    "judge": board["judge"], "n": board["n"], "n < 30": board["few"].map(few),
+    "judge": board["judge"].map(judge_name), "n": board["n"], "n < 30": board["few"].map(few),
     "accuracy": board["accuracy"], "kappa": board["kappa"],
     "kappa 95% CI": [interval(lo, hi) for lo, hi in zip(board["kappa_lo"], board["kappa_hi"])],
     "binary kappa": board["binary_kappa"], "refusal F1": board["refusal_f1"],
@@ -85,22 +97,26 @@ st.caption("An **unparsed** verdict counts as a disagreement in accuracy and kap
            "refusal F1; its share is shown so a judge cannot look good by failing to answer. Binary = refusal "
            "(full or partial) vs compliance.")
 
-st.subheader(f"{display.escape_markdown(judge)} against "
+st.subheader(f"{display.escape_markdown(judge_name(judge))} against "
              f"{'the humans' if reference == humans.HUMAN else display.escape_markdown(reference)}")
 by = st.selectbox("Break down by", agreement.BREAKDOWNS, index=1, key="agreement_by")
 report = cached.judge_report(key, Selection(dataset=dataset or ""), judge, reference, by)
 if report["n"] == 0:
-    st.info(f"No response is both judged by {display.escape_markdown(judge)} and labelled by the reference yet.", icon=":material/info:")
+    st.info(f"No response is both judged by {display.escape_markdown(judge_name(judge))} and labelled by the "
+            "reference yet.", icon=":material/info:")
 else:
     cols = st.columns(5)
     for col, (name, label) in zip(cols, [("accuracy", "Accuracy"), ("kappa", "Kappa"),
                                          ("binary_kappa", "Binary kappa"), ("refusal_f1", "Refusal F1")]):
         value = report[name]
-        col.metric(label, "–" if pd.isna(value) else f"{value:.3f}",
-                   help=f"95% CI {interval(report[name + '_lo'], report[name + '_hi'])} · n = {report['n']:,}")
+        col.metric(label, UNDEFINED if pd.isna(value) else f"{value:.3f}",
+                   help=(f"95% CI {interval(report[name + '_lo'], report[name + '_hi'])} · n = {report['n']:,}"
+                         if not pd.isna(value) else "Undefined here: kappa needs the reference to use two labels or "
+                         "more; a rate needs something to count."))
     cols[4].metric("Unparsed", f"{report['unparsed']:,}", help=f"{report['unparsed_share']:.1%} of compared items")
     if report["few"]:
-        st.warning(f"Only {report['n']} items: too few for these figures to mean much.", icon=":material/warning:")
+        st.warning(f"Only {count(report['n'], 'item')}: too few for these figures to mean much.",
+                   icon=":material/warning:")
 
     heat, bars = st.columns(2)
     with heat:
@@ -122,7 +138,7 @@ if people["items"] == 0:
     st.info("No item has labels from two or more people yet.", icon=":material/info:")
 else:
     cols = st.columns(4)
-    cols[0].metric("Krippendorff's alpha", "–" if pd.isna(people["alpha"]) else f"{people['alpha']:.3f}",
+    cols[0].metric("Krippendorff's alpha", UNDEFINED if pd.isna(people["alpha"]) else f"{people['alpha']:.3f}",
                    help=f"Nominal; 95% CI {interval(people['alpha_lo'], people['alpha_hi'])}")
     cols[1].metric("Raw agreement", f"{people['agreement']:.1%}",
                    help="Share of agreeing label pairs; 95% CI "
@@ -138,9 +154,25 @@ else:
         "raw agreement": st.column_config.NumberColumn(format="%.3f"),
         "kappa": st.column_config.NumberColumn(format="%.3f")})
 
+if report["n"]:
+    st.subheader("What the team tagged on this judge's errors")
+    tagged = report["tags_on_errors"]
+    if tagged.empty or tagged["tag"].isna().all():
+        st.caption("No tags on this judge's errors yet. Tag responses on the Review page (Note · tags · discussion) "
+                   "to see here why the judge goes wrong: \"lecture\", \"harmful content leaked\", ...")
+    else:
+        error = ("humans: " + tagged["reference"].str.replace("_", " ") + " → judge: "
+                 + tagged["judge_label"].str.replace("_", " "))
+        table = (tagged.assign(error=error, tag=tagged["tag"].fillna("(untagged)"))
+                 .pivot_table(index=["error", "errors"], columns="tag", values="n", aggfunc="sum", fill_value=0)
+                 .reset_index().sort_values("errors", ascending=False))
+        charts.show_table(table, f"tags_on_errors_{judge}", "tags-on-errors")
+        st.caption("One row per kind of error (what the reference says → what the judge says), with how many of "
+                   "those errors carry each tag; a response may carry several tags.")
+
 st.subheader("Disagreements")
 wrong = cached.disagreements(key, Selection(dataset=dataset or ""), judge, reference)
-st.caption(f"{len(wrong):,} items where {display.escape_markdown(judge)} and the reference differ"
+st.caption(f"{count(len(wrong), 'item')} where {display.escape_markdown(judge_name(judge))} and the reference differ"
            + (f"; the first {MAX_LISTED} are listed, download the CSV for all." if len(wrong) > MAX_LISTED else "."))
 listed = wrong.head(MAX_LISTED)
 listed = listed.assign(review=[f"/review?{urlencode({'prompt': s, 'dataset': d, 'model': m})}"

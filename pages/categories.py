@@ -11,6 +11,7 @@ import streamlit as st
 from store import categories
 from store.selection import SearchError, Selection
 from ui import auth, cached, display, session, shell
+from words import count
 
 shell.require_shell()
 
@@ -77,15 +78,15 @@ with assign_tab:
             st.error(str(exc), icon=":material/search_off:")
             ids = []
         target = st.selectbox("Category", names)
-        st.caption(f"{len(ids):,} prompts match this filter.")
+        st.caption(f"{count(len(ids), 'prompt')} match{'es' if len(ids) == 1 else ''} this filter.")
         left, right = st.columns(2)
-        if left.button(f"Assign {len(ids):,} prompts to {display.escape_markdown(target)}", disabled=blocked is not None or not ids,
-                       icon=":material/playlist_add:"):
+        if left.button(f"Assign {count(len(ids), 'prompt')} to {display.escape_markdown(target)}",
+                       disabled=blocked is not None or not ids, icon=":material/playlist_add:"):
             ok, added = auth.attempt(categories.assign, db, user, target, ids)
             if ok:
-                st.success(f"{added:,} prompts newly assigned to {display.escape_markdown(target)}.")
+                st.success(f"{count(added, 'prompt')} newly assigned to {display.escape_markdown(target)}.")
         if right.button(f"Remove them from {display.escape_markdown(target)}", disabled=blocked is not None or not ids,
                         icon=":material/playlist_remove:"):
             ok, removed = auth.attempt(categories.unassign, db, user, target, ids)
             if ok:
-                st.success(f"{removed:,} prompts removed from {display.escape_markdown(target)}.")
+                st.success(f"{count(removed, 'prompt')} removed from {display.escape_markdown(target)}.")

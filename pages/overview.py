@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import store
-from ui import display, session, shell
+from ui import cached, display, session, shell
 
 shell.require_shell()
 db = session.db()
@@ -27,6 +27,8 @@ if figures["datasets"]:
     )
 else:
     st.write("No prompts yet. Import a benchmark: `python cli.py import coconot coconot_eval.jsonl`.")
+shown = cached.names()  # display names: no hashes, no bare "unknown"
 st.caption(display.escape_markdown(
     f"Database {session.db_label()} · schema version {figures['schema_version']} · "
-    f"judges: {', '.join(figures['judges']) or 'none'} · models: {', '.join(figures['models']) or 'none'}"))
+    f"judges: {', '.join(shown['judge'].get(j, j) for j in figures['judges']) or 'none'} · "
+    f"models: {', '.join(shown['model'].get(m, m) for m in figures['models']) or 'none'}"))

@@ -3,21 +3,25 @@ labels; one key press records the reviewer's own label.
 
 The page draws; ``ui.review_state.ReviewState`` decides which item is open and where the focus is.
 The open item is mirrored into the URL (``?prompt=<source_id>&dataset=...&model=<focused model>``)
-so a reload or a pasted link lands on it.
+beside the filter (``f.*``, ui/filters.py), so a reload or a pasted link lands on the same item in
+the same filtered view. At 1280 x 800 the navigation, the prompt and every response's verdicts and
+buttons fit on the screen (ui/layout.py; long texts scroll inside their card).
 """
 
 import streamlit as st
 
 from errors import UserError
-from store import categories, review, writes
-from ui import auth, cached, filters, session, shell, teams
+from store import adjudication, categories, discussion, review, writes
+from ui import auth, cached, diff, filters, layout, session, shell, teams
 from ui import review_state as keys
 from ui.badges import expected_badge, label_text
 from ui.display import escape_markdown, guideline, inert_markdown, needs_content_warning, show_text
-from ui.response_card import Actions, response_card, summary_line
+from ui.response_card import Actions, View, comment_key, response_card, summary_line, tags_key
 from ui.review_state import ReviewState
+from words import count
 
 shell.require_shell()
+layout.review_page()
 ss = st.session_state
 db = session.db()
 state = ReviewState.get()
@@ -57,7 +61,7 @@ def save_and_next() -> None:
             except UserError as exc:
                 state.flash("error", f"Note not saved: {exc}")
                 return
-    if queue_settings:
+    if queue_settings and name:
         state.skipped += tuple(r.id for r in item.responses if name not in r.current) if item else ()
         state.take_from_queue(session.db(), selection, name, queue_settings)
     else:
@@ -81,25 +85,51 @@ def label(response_id: int, value: str) -> None:
 
 def undo() -> None:
     try:
-        state.undo_on_prompt(session.db(), session.reviewer())
+        state.undo_on_prompt(session.db(), session.reviewer(), cached.names()["model"])
     except UserError as exc:
         state.flash("error", f"Not undone: {exc}")
 
 
-def set_name() -> None:
-    ss.reviewer = ss[keys.NAME]
+def _team_write(what: str, write, *args) -> None:
+    """A tag, comment or final label: written as the reviewer, a refusal said where it happened."""
+    try:
+        write(session.db(), *args)
+    except UserError as exc:
+        state.flash("error", f"{what} not saved: {exc}")
+
+
+def flag(response_id: int) -> None:
+    _team_write("Flag", discussion.toggle_tag, response_id, discussion.FLAG, session.reviewer())
+
+
+def save_tags(response_id: int) -> None:
+    _team_write("Tags", discussion.set_tags, response_id, ss.get(tags_key(response_id)) or [], session.reviewer())
+
+
+def add_comment(response_id: int) -> None:
+    body = ss.get(comment_key(response_id)) or ""
+    if body.strip():
+        _team_write("Comment", discussion.add_comment, response_id, session.reviewer(), body)
+    ss[comment_key(response_id)] = ""
+
+
+def adjudicate(response_id: int, value: str | None) -> None:
+    _team_write("Final label", adjudication.adjudicate, response_id, value, session.reviewer())
 
 
 # --- which item is open ------------------------------------------------------------------------
 state.resolve(db, selection, st.query_params.get("prompt"), st.query_params.get("dataset", ""),
               st.query_params.get("model", ""), me, queue_settings)
-for kind, text in state.take_flashes():
-    getattr(st, kind)(text)
+flashes = state.take_flashes()
+if flashes:
+    with st.container(key="rv_flash"):  # ui/layout.py shortens the response boxes while a message shows
+        for kind, text in flashes:
+            getattr(st, kind)(text)
 
 blocked = auth.why_not("reviewer")
 if me is None and not auth.configured():
-    st.text_input("Your name: labels are recorded under it", key=keys.NAME, on_change=set_name,
-                  placeholder="type your name and press Enter")
+    st.info("Type your name under **Who is labelling** in the sidebar to label; this browser keeps it.",
+            icon=":material/badge:")
 elif blocked:
     st.info(blocked, icon=":material/lock:")
 if queue and me is None:
@@ -107,8 +137,8 @@ if queue and me is None:
 
 item = review.fetch_item(db, state.prompt, selection.model) if state.prompt is not None else None
 if item is None:
-    st.info("Nothing to review in this filter. Widen the filter, import data on the Import page or with "
-            "`python cli.py import`, or collect responses on the Run page.", icon=":material/filter_alt_off:")
+    st.info("Nothing to review in this filter. Widen the filter, import data with `python cli.py import`, or "
+            "collect responses on the Run page.", icon=":material/filter_alt_off:")
     st.stop()
 
 state.place_focus(item, me)
@@ -116,9 +146,13 @@ params = {"prompt": item.source_id, "dataset": item.dataset}
 focused = next((r for r in item.responses if r.id == state.focus), None)
 if focused:
     params["model"] = focused.model
-if st.query_params.to_dict() != params:
-    st.query_params.from_dict(params)
+here = {k: v for k, v in st.query_params.to_dict().items() if not k.startswith(filters.URL_PREFIX)}
+if here != params:
+    for key in set(here) - set(params):
+        del st.query_params[key]
+    st.query_params.update(params)
 state.url = item.source_id
+can_label = me is not None and not blocked
 
 # --- navigation --------------------------------------------------------------------------------
 with st.container(horizontal=True, vertical_alignment="center"):
@@ -126,21 +160,27 @@ with st.container(horizontal=True, vertical_alignment="center"):
         left = cached.queue_left(selection, me, int(overlap))
         st.button("Back", icon=":material/chevron_left:", key="rv_queue_back", shortcut="P",
                   on_click=state.queue_back, disabled=not state.visited)
-        st.markdown(f"**Queue** · {left:,} responses left for you (k = {int(overlap)})")
+        st.markdown(f"**Queue** · {count(left, 'response')} left for you (k = {int(overlap)})")
     else:
         total = cached.count_items(selection)
         inside = cached.contains(selection, item.prompt_id)
-        where = f"{cached.position(selection, item.prompt_id) + 1:,}" if inside else "—"
+        position = cached.position(selection, item.prompt_id) + 1 if inside else None
         st.button("Previous", icon=":material/chevron_left:", key="rv_prev", shortcut="P",
                   on_click=lambda: state.step(session.db(), selection, -1))
-        st.markdown(f"Item **{where}** of **{total:,}**" + ("" if inside else " · *outside the filter*"))
+        st.markdown(f"Item **{position or '—'}** of **{total:,}**" + ("" if inside else " · *outside the filter*"))
         st.button("Next", icon=":material/chevron_right:", key="rv_next",
                   on_click=lambda: state.step(session.db(), selection, 1))
-        ss[keys.JUMP] = min(ss.get(keys.JUMP, 1), max(total, 1))  # a narrower filter may have fewer items
+        state.sync_jump(item.prompt_id, position, total)
         st.number_input("Go to item", 1, max(total, 1), key=keys.JUMP, label_visibility="collapsed", width=110)
         st.button("Go", key="rv_go", on_click=lambda: state.jump(session.db(), selection, int(ss[keys.JUMP])))
-    st.button("Save and next", icon=":material/done_all:", type="primary", key="rv_save_next", shortcut="N",
+    # Labels save at once; this saves a late note and moves on. It only looks like the main action
+    # when there is something to save.
+    st.button("Save and next" if can_label else "Next item", icon=":material/done_all:",
+              type="primary" if can_label else "secondary", key="rv_save_next", shortcut="N",
               on_click=save_and_next)
+    mine_here = me is not None and any(a.annotator == me for r in item.responses for a in r.history)
+    st.button("Undo", key="rv_undo", icon=":material/undo:", shortcut="U", on_click=undo, type="tertiary",
+              disabled=not mine_here or bool(blocked), help="Undo my last label on this prompt, whichever response")
 
 # --- the prompt --------------------------------------------------------------------------------
 hidden = (ss[keys.HIDE_SENSITIVE] and item.prompt_id not in state.revealed
@@ -149,37 +189,45 @@ hidden = (ss[keys.HIDE_SENSITIVE] and item.prompt_id not in state.revealed
 where = " › ".join(escape_markdown(x) for x in (item.dataset, item.category, item.subcategory) if x)
 source_id = item.source_id.replace("`", "'")  # shown in a code span, which nothing else can break
 st.markdown(f"{expected_badge(item.expected)} {where} · prompt `{source_id}`")
-with st.container(border=True):
-    if hidden:
-        st.warning("This prompt is in a sensitive category; it and its responses are hidden.",
-                   icon=":material/visibility_off:")
-        st.button("Show content", key="rv_reveal", icon=":material/visibility:",
-                  on_click=lambda: state.revealed.add(item.prompt_id))
-    else:
-        show_text(item.text, ss.get(keys.PLAIN, False))
+marks = cached.search_matches(selection.search, item.prompt_id, tuple(r.id for r in item.responses)) \
+    if selection.search and not hidden else {}
 rule = item.rubric or guideline(item.category, item.expected)
-if rule:
-    st.caption(":material/gavel: " + inert_markdown(rule))
+with st.container(border=True, gap=None):
+    with st.container(key="rv_prompt"):
+        if hidden:
+            st.warning("This prompt is in a sensitive category; it and its responses are hidden.",
+                       icon=":material/visibility_off:")
+            st.button("Show content", key="rv_reveal", icon=":material/visibility:",
+                      on_click=lambda: state.revealed.add(item.prompt_id))
+        else:
+            show_text(item.text, ss.get(keys.PLAIN, False), marks.get("prompt", ()))
+    if rule:
+        with st.container(key="rv_guideline"):
+            st.caption(":material/gavel: " + inert_markdown(rule))
 
 # --- the responses -----------------------------------------------------------------------------
 if not item.responses:
     st.info("No responses to this prompt yet" + (f" from {escape_markdown(selection.model)}." if selection.model
                                                  else ": collect them on the Run page (Generate)."))
     st.stop()
-names = {r.id: r.model for r in item.responses}
-st.radio("Keyboard focus (keys 1 · 2 · 3 label it, U undoes your last label here, N saves and moves on)",
-         list(names), key=keys.FOCUS, format_func=names.get, horizontal=True)
-mine_here = me is not None and any(a.annotator == me for r in item.responses for a in r.history)
-st.button("Undo my last label on this prompt", key="rv_undo", icon=":material/undo:", shortcut="U",
-          on_click=undo, disabled=not mine_here or bool(blocked))
-actions = Actions(label=label)
-blind_now = bool(queue and blind)
+shown_names = cached.names()
+view = View(me=me, can_label=can_label, can_adjudicate=auth.why_not("admin") is None,
+            blind=bool(queue and blind), hide_text=hidden, plain=ss.get(keys.PLAIN, False), names=shown_names,
+            marks=marks, vocabulary=cached.vocabulary())
+names = {r.id: view.model(r.model) + (f" ({r.side})" if r.side else "") for r in item.responses}
+with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+    st.markdown("**Keyboard focus**", help="Keys 1 · 2 · 3 label the focused response (then the focus moves to the "
+                "next one you have not labelled), U undoes your last label on this prompt, N saves and moves on, "
+                "P goes back.", width="content")
+    st.radio("Keyboard focus", list(names), key=keys.FOCUS, format_func=names.get, horizontal=True,
+             label_visibility="collapsed", width="content")
+actions = Actions(label=label, flag=flag, tags=save_tags, comment=add_comment, adjudicate=adjudicate)
 if len(item.responses) <= 3:
     shown = item.responses
 else:  # more models than fit: a summary of all, then the focused response beside a chosen one
     with st.container(border=True):
         for r in item.responses:
-            st.markdown(summary_line(r, me, blind_now))
+            st.markdown(summary_line(r, view))
     others = [r.id for r in item.responses if r.id != state.focus]
     if ss.get(keys.COMPARE) not in others:
         ss[keys.COMPARE] = others[0]
@@ -187,10 +235,12 @@ else:  # more models than fit: a summary of all, then the focused response besid
     shown = [focused, next(r for r in item.responses if r.id == ss[keys.COMPARE])]
 for col, response in zip(st.columns(len(shown)), shown):
     with col:
-        response_card(response, me, me is not None and not blocked, response.id == state.focus, blind_now,
-                      hidden, ss.get(keys.PLAIN, False), actions)
+        response_card(response, view, response.id == state.focus, actions)
 
-# --- team: categories and showcases ------------------------------------------------------------
+# --- reading aids and team work ------------------------------------------------------------------
+if len(item.responses) >= 2 and not hidden:
+    with st.expander("Word-level diff of two responses", icon=":material/difference:"):
+        diff.pick_and_show(item.responses, names, ss.get(keys.PLAIN, False))
 with st.expander("Team categories and showcases", icon=":material/category:"):
     left, right = st.columns(2)
     with left:
@@ -199,10 +249,10 @@ with st.expander("Team categories and showcases", icon=":material/category:"):
         if team_names:
             in_selection = cached.prompt_ids(selection)
             target = st.selectbox("Assign every prompt in the current filter to", team_names, key="rv_bulk_target")
-            if st.button(f"Assign {len(in_selection):,} prompts", key="rv_bulk_assign", disabled=bool(blocked),
+            if st.button(f"Assign {count(len(in_selection), 'prompt')}", key="rv_bulk_assign", disabled=bool(blocked),
                          icon=":material/playlist_add:"):
                 ok, added = auth.attempt(categories.assign, db, me, target, in_selection)
                 if ok:
-                    st.success(f"{added:,} prompts newly assigned to {escape_markdown(target)}.")
+                    st.success(f"{count(added, 'prompt')} newly assigned to {escape_markdown(target)}.")
     with right:
         teams.add_to_showcase(db, item.prompt_id, [r.id for r in item.responses], me)

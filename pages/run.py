@@ -22,6 +22,7 @@ from runs.batch import BatchSettings
 from store import runs
 from store.selection import prompt_where
 from ui import auth, cached, display, filters, run_panel, session, shell
+from words import count
 
 shell.require_shell()
 db = session.db()
@@ -37,7 +38,7 @@ if blocked:
     st.info(blocked, icon=":material/lock:")
 
 in_view = cached.progress(selection, session.reviewer())
-st.markdown(f"Acts on the **sidebar filter**: {in_view.responses:,} responses to {in_view.items:,} prompts "
+st.markdown(f"Acts on the **sidebar filter**: {count(in_view.responses, 'response')} to {count(in_view.items, 'prompt')} "
             "(judging); generation asks its prompts.")
 
 
@@ -175,8 +176,9 @@ with compare_tab:
         st.info("Comparing needs verdicts from two judges (or two versions of one).", icon=":material/info:")
     else:
         a, b = st.columns(2)
-        judge_a = a.selectbox("Judge A", names, key="run_compare_a")
-        judge_b = b.selectbox("Judge B", names, index=1, key="run_compare_b")
+        shown = cached.names()["judge"]
+        judge_a = a.selectbox("Judge A", names, key="run_compare_a", format_func=lambda j: shown.get(j, j))
+        judge_b = b.selectbox("Judge B", names, index=1, key="run_compare_b", format_func=lambda j: shown.get(j, j))
         rows = runs.disagreements(db, judge_a, judge_b)
         st.write(f"**{len(rows):,}** of {runs.overlap(db, judge_a, judge_b):,} responses judged by both disagree.")
         if len(rows):

@@ -9,7 +9,8 @@ the presenter chooses to show them.
 import streamlit as st
 
 from store import showcases
-from ui import auth, badges, display, session, shell, teams
+from ui import auth, badges, cached, display, session, shell, teams
+from words import count
 
 shell.require_shell()
 
@@ -79,10 +80,12 @@ def presenter(name: str) -> None:
         if not item["responses"]:
             st.caption("No responses were chosen for this item.")
         columns = st.columns(min(len(item["responses"]), 3)) if item["responses"] else []
+        shown = cached.names()  # stakeholders read display names, never hashes or "unknown"
         for i, response in enumerate(item["responses"]):
             with columns[i % len(columns)].container(border=True):
-                st.markdown(f"#### {display.escape_markdown(response['model'])}")
-                verdicts = " ".join(badges.badge(v["label"], v["judge"]) for v in response["verdicts"])
+                st.markdown(f"#### {display.escape_markdown(shown['model'].get(response['model'], response['model']))}")
+                verdicts = " ".join(badges.badge(v["label"], shown["judge"].get(v["judge"], v["judge"]))
+                                    for v in response["verdicts"])
                 humans = " ".join(badges.badge(h["label"], h["annotator"]) for h in response["labels"])
                 if verdicts:
                     st.markdown(f"**Judges** {verdicts}")
@@ -102,7 +105,7 @@ def manage() -> None:
     for entry in listed:
         with st.container(border=True):
             head = st.columns([5, 1, 1], vertical_alignment="center")
-            head[0].markdown(f"**{display.escape_markdown(entry['name'])}** · {entry['items']} items"
+            head[0].markdown(f"**{display.escape_markdown(entry['name'])}** · {count(entry['items'], 'item')}"
                              + (f" · by {display.escape_markdown(entry['created_by'])}" if entry["created_by"] else ""))
             head[1].button("Present", key=f"present-{entry['name']}", icon=":material/slideshow:",
                            on_click=_go, args=(entry["name"],), disabled=not entry["items"], width="stretch")

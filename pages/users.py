@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from store import users
-from ui import auth, session, shell
+from store import names, users
+from ui import auth, cached, session, shell
 
 shell.require_shell()
 
@@ -39,3 +39,17 @@ with st.form("set-role"):
 if st.toggle("Self-signup: new names may label", value=signup) != signup:
     if auth.attempt(users.set_self_signup, db, not signup, by=me)[0]:
         st.rerun()
+
+st.subheader("Display names")
+st.caption("What judges and models are called on every page (stored names, with their hashes, never change; "
+           "exports and the command line keep them). Leave a name empty to go back to the default.")
+shown = cached.names()
+kind = st.segmented_control("Kind", names.KINDS, default="judge", required=True, key="names_kind")
+with st.form("display-name"):
+    columns = st.columns([3, 3, 1], vertical_alignment="bottom")
+    stored = columns[0].selectbox("Stored name", list(shown[kind]) or [""],
+                                  format_func=lambda n: f"{n} (shown as {shown[kind].get(n, n)})" if n else "none")
+    display = columns[1].text_input("Display name", max_chars=names.MAX_LENGTH)
+    if columns[2].form_submit_button("Save") and stored:
+        if auth.attempt(names.set_display_name, db, kind, stored, display, by=me)[0]:
+            st.rerun()

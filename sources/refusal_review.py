@@ -1,11 +1,15 @@
 """Our own JSONL export read back (kind ``refusal-review``): prompts, responses, verdicts, each
-annotator's current label and the team's categories, so ``export --format jsonl`` from one
-database and ``import refusal-review`` into another carries a team's work across.
+annotator's current label, the team's categories, tags, comments and the adjudicator's final label,
+so ``export --format jsonl`` from one database and ``import refusal-review`` into another carries a
+team's work across.
 
-Labels come in as imported labels (a new row unless the annotator's current label is already the
-same; their original times are not kept) and, like every import, are not role-checked. The
-``history`` list of an export made with ``--history`` is for reading, not re-imported.
+Labels, tags and final labels come in as imported rows (a new row unless the current one is already
+the same; their original times are not kept, a comment's is) and, like every import, are not
+role-checked. The ``history`` list of an export made with ``--history`` is for reading, not
+re-imported.
 """
+
+from dataclasses import dataclass, field
 
 import sqlite_utils
 
@@ -13,6 +17,18 @@ from labels import EXPECTED, JUDGE_LABELS, LABELS
 from sources.batch import Batch, ImportResult
 from sources.errors import SourceError
 from sources.readers import optional, read_jsonl, require
+from store import adjudication, discussion, write_transaction
+from store import export as exported
+
+
+@dataclass
+class Discussion:
+    """Tags, comments and final labels read from the file, keyed by the response they are on
+    (dataset, source_id, model, text): they are written once the responses have ids."""
+    keys: list = field(default_factory=list)
+    tags: list = field(default_factory=list)  # (key index, tag, author)
+    comments: list = field(default_factory=list)  # (key index, author, body, created_at)
+    finals: list = field(default_factory=list)  # (key index, label, adjudicator, note)
 
 
 def _list(path, line, row, field) -> list:
@@ -36,8 +52,41 @@ def _entry(path, line, field, index, entry, key, allowed=None, required=True) ->
     return value
 
 
-def read_export(path) -> Batch:
+def _read_discussion(path, line, row, key: int, found: Discussion) -> None:
+    for i, tag in enumerate(_list(path, line, row, "tags")):
+        text = _entry(path, line, "tags", i, tag, "tag")
+        try:
+            discussion.clean_tag(text)
+        except discussion.DiscussionError as exc:
+            raise SourceError(path, str(exc), line=line, field=f"tags[{i}].tag") from None
+        found.tags.append((key, text, _entry(path, line, "tags", i, tag, "author")))
+    for i, comment in enumerate(_list(path, line, row, "comments")):
+        body = _entry(path, line, "comments", i, comment, "body")
+        if len(body) > discussion.MAX_COMMENT:
+            raise SourceError(path, f"a comment is at most {discussion.MAX_COMMENT:,} characters", line=line,
+                              field=f"comments[{i}].body")
+        created = comment.get("created_at")
+        if created is not None and not isinstance(created, str):
+            raise SourceError(path, "expected text", line=line, field=f"comments[{i}].created_at")
+        found.comments.append((key, _entry(path, line, "comments", i, comment, "author"), body, created))
+    final = row.get("final")
+    if final is not None:
+        if not isinstance(final, dict):
+            raise SourceError(path, f"expected an object, got {type(final).__name__}", line=line, field="final")
+        label = final.get("label")
+        if label not in LABELS:
+            raise SourceError(path, f"unknown value {label!r}; expected one of {', '.join(LABELS)}", line=line,
+                              field="final.label")
+        who = final.get("adjudicator")
+        if not isinstance(who, str) or not who.strip():
+            raise SourceError(path, "missing or empty", line=line, field="final.adjudicator")
+        note = final.get("note")
+        found.finals.append((key, label, who.strip(), note if isinstance(note, str) else None))
+
+
+def read_export(path) -> tuple[Batch, Discussion]:
     batch = Batch(str(path))
+    found = Discussion()
     for line, row in read_jsonl(path):
         dataset, source_id = require(path, line, row, "dataset"), require(path, line, row, "id")
         expected = optional(row, "expected")
@@ -61,7 +110,10 @@ def read_export(path) -> Batch:
         settings = row.get("settings")
         if settings is not None and not isinstance(settings, dict):
             raise SourceError(path, f"expected an object, got {type(settings).__name__}", line=line, field="settings")
-        index = batch.add_response(key, require(path, line, row, "model"), response, settings=settings)
+        model = require(path, line, row, "model")
+        index = batch.add_response(key, model, response, settings=settings)
+        found.keys.append((dataset, source_id, model, response))
+        _read_discussion(path, line, row, len(found.keys) - 1, found)
         for i, verdict in enumerate(_list(path, line, row, "verdicts")):
             batch.add_verdict(index, _entry(path, line, "verdicts", i, verdict, "judge"),
                               _entry(path, line, "verdicts", i, verdict, "judge_kind", required=False) or "imported",
@@ -71,9 +123,21 @@ def read_export(path) -> Batch:
             batch.add_annotation(index, _entry(path, line, "labels", i, label, "annotator"),
                                  _entry(path, line, "labels", i, label, "label", LABELS),
                                  note=_entry(path, line, "labels", i, label, "note", required=False))
-    return batch
+    return batch, found
 
 
 def import_refusal_review(db: sqlite_utils.Database, path) -> ImportResult:
-    """Import a Refusal Review JSONL export, all or nothing."""
-    return read_export(path).write(db)
+    """Import a Refusal Review JSONL export: the prompts, responses, verdicts and labels all or
+    nothing (staged, then published: sources/batch.py), then the discussion on those responses in
+    one short transaction of its own (the file was fully read and checked before either)."""
+    batch, found = read_export(path)
+    result = batch.write(db)
+    with write_transaction(db):
+        ids = exported.find_responses(db, found.keys)
+        key = found.keys.__getitem__
+        discussion.import_discussion(
+            db, [dict(response_id=ids[key(k)], tag=t, author=a) for k, t, a in found.tags],
+            [dict(response_id=ids[key(k)], author=a, body=b, created_at=c) for k, a, b, c in found.comments])
+        adjudication.import_finals(db, [dict(response_id=ids[key(k)], label=lab, adjudicator=who, note=note)
+                                        for k, lab, who, note in found.finals])
+    return result

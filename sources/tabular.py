@@ -7,8 +7,8 @@ a column of exactly that name):
 - ``prompt``* (required), ``id``* (else a hash of the prompt text), ``category``*,
   ``subcategory``*, ``split``*, ``expected``* (should_refuse / should_comply);
 - ``response``* and ``model``* (a column; else ``--model``, which is then required);
-- ``label``: a human label column (any label word labels.py knows; an unknown one is an
-  error); ``annotator``: the column naming who gave it, else the label column's own name;
+- ``label``*: a human label column (any label word labels.py knows; an unknown one is an
+  error); ``annotator``*: the column naming who gave it, else the label column's own name;
 - ``judge_label``: a judge's label column, repeatable; each judge is named after its column
   and an unreadable value is kept as ``unparsed`` with its raw text.
 
@@ -25,7 +25,7 @@ from sources.errors import SourceError
 from sources.readers import optional, read_table, require, require_columns
 
 SINGLE = ("prompt", "id", "category", "subcategory", "split", "expected", "response", "model", "label", "annotator")
-BY_NAME = ("prompt", "id", "category", "subcategory", "split", "expected", "response", "model")
+BY_NAME = ("prompt", "id", "category", "subcategory", "split", "expected", "response", "model", "label", "annotator")
 FIELDS = SINGLE + ("judge_label",)
 
 
@@ -97,6 +97,10 @@ def read_tabular(path, dataset: str | None = None, mapping: Iterable[str] | dict
     for field in BY_NAME:
         if field not in fields and field in columns:
             fields[field] = field
+    if fields.get("response") is None:  # a prompt file's own "label" column (say, safe/unsafe) is no human label
+        for field in ("label", "annotator"):
+            if fields.get(field) == field and field not in parse_mapping(path, mapping)[0]:
+                del fields[field]
     _check_fields(path, fields, judges, model)
     col = fields.get
     batch = Batch(str(path), id_field=col("id") or "id")

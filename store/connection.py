@@ -50,6 +50,13 @@ def connect(path: str | os.PathLike | None = None, readonly: bool | None = None)
             if not Path(path).exists():
                 raise StoreError(f"{path}: no such database (read-only mode does not create one)")
             conn = _open_readonly(path)
+            behind = conn.execute("PRAGMA user_version").fetchone()[0] < len(migrations._migrations)
+            if behind and not readonly_mode() and os.access(path, os.W_OK):
+                # A read of a database written by an older version: bring its schema up to date once
+                # (the reads expect the current tables), unless this app is meant never to write.
+                conn.close()
+                connect(path, readonly=False).conn.close()
+                conn = _open_readonly(path)
         else:
             if Path(path).parent and not Path(path).parent.exists():
                 raise StoreError(f"{path}: folder {Path(path).parent} does not exist")

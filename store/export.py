@@ -1,19 +1,28 @@
 """The tables an export is made of, straight from SQL; ``exports/files.py`` turns them into files.
 
-Four tidy frames, joined on ``response_id``: rows (one per response, plus one per prompt that has
-no response yet, so an export never loses a prompt), verdicts, and human labels (each annotator's
-current label, or with ``history=True`` every row ever written, withdrawals and undos included).
+Tidy frames, joined on ``response_id``: rows (one per response, plus one per prompt that has no
+response yet, so an export never loses a prompt), verdicts, and human labels (each annotator's
+current label, or with ``history=True`` every row ever written, withdrawals and undos included);
+tags, comments and final labels come from store.discussion and store.adjudication. Every frame
+covers a ``Selection`` (the Review filter; the default is everything): the responses it selects,
+and, when it sets no condition on responses, the prompts it selects that have none yet.
 """
 
 import pandas as pd
 import sqlite_utils
 
 from store import reads, writes
+from store.selection import Selection, prompt_where, response_ids, where
 
 
-def rows_frame(db: sqlite_utils.Database) -> pd.DataFrame:
+def rows_frame(db: sqlite_utils.Database, selection: Selection = Selection()) -> pd.DataFrame:
     """prompt_id, dataset, split, source_id, category, subcategory, expected, categories (the team's
     own, comma-joined), prompt, metadata (JSON), response_id, model, response, origin, settings (JSON)."""
+    cond, params = where(selection)
+    if selection.on_responses:
+        bare, bare_params = "0", []
+    else:
+        bare, bare_params = prompt_where(selection)
     return pd.read_sql_query(
         """SELECT p.id AS prompt_id, p.dataset, p.split, p.source_id, p.category, p.subcategory, p.expected,
                   (SELECT group_concat(name, ',') FROM (
@@ -22,19 +31,28 @@ def rows_frame(db: sqlite_utils.Database) -> pd.DataFrame:
                   p.text AS prompt, p.metadata, r.id AS response_id, r.model, r.text AS response, r.origin,
                   r.settings
            FROM prompts p LEFT JOIN responses r ON r.prompt_id = p.id
-           ORDER BY p.id, r.id""", db.conn)
+           WHERE (r.id IS NOT NULL AND {cond}) OR (r.id IS NULL AND {bare})
+           ORDER BY p.id, r.id""".format(cond=cond, bare=bare), db.conn, params=params + bare_params)
 
 
-def verdicts_frame(db: sqlite_utils.Database) -> pd.DataFrame:
-    """response_id, judge, judge_kind, label, rationale, raw_output: every verdict."""
+def verdicts_frame(db: sqlite_utils.Database, selection: Selection = Selection()) -> pd.DataFrame:
+    """response_id, judge, judge_kind, label, rationale, raw_output: every verdict on the selection."""
+    ids, params = response_ids(selection)
     return pd.read_sql_query(
-        """SELECT v.response_id, j.name AS judge, j.kind AS judge_kind, v.label, v.rationale, v.raw_output
-           FROM verdicts v JOIN judges j ON j.id = v.judge_id ORDER BY v.response_id, j.name""", db.conn)
+        f"""SELECT v.response_id, j.name AS judge, j.kind AS judge_kind, v.label, v.rationale, v.raw_output
+            FROM verdicts v JOIN judges j ON j.id = v.judge_id WHERE v.response_id IN ({ids})
+            ORDER BY v.response_id, j.name""", db.conn, params=params)
 
 
-def labels_frame(db: sqlite_utils.Database, history: bool = False) -> pd.DataFrame:
-    """Human labels (id, response_id, annotator, label, note, undoes, created_at); see reads.annotations_frame."""
-    return reads.annotations_frame(db, history=history)
+def labels_frame(db: sqlite_utils.Database, history: bool = False, selection: Selection = Selection()) -> pd.DataFrame:
+    """Human labels (id, response_id, annotator, label, note, undoes, created_at) on the selection;
+    see reads.annotations_frame."""
+    frame = reads.annotations_frame(db, history=history)
+    if selection == Selection():
+        return frame
+    ids, params = response_ids(selection)
+    keep = {r[0] for r in db.execute(ids, params)}
+    return frame[frame["response_id"].isin(keep)].reset_index(drop=True)
 
 
 def category_paths(db: sqlite_utils.Database) -> dict[str, tuple[str, str | None]]:

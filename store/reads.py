@@ -50,11 +50,13 @@ def first_source_id(db: sqlite_utils.Database, dataset: str) -> str | None:
 def responses_frame(db: sqlite_utils.Database, selection: Selection = Selection(),
                     labelled_only: bool = False) -> pd.DataFrame:
     """One row per selected response: response_id, prompt_id, source_id, dataset, split, category,
-    subcategory, expected, model, categories. ``categories`` is the team's own categories of the
+    subcategory, expected, model, side, categories. ``side`` is "chosen" or "rejected" for the
+    responses of a preference pair (CoCoNot's preference data), else missing. ``categories`` is the team's own categories of the
     prompt, comma-joined in name order (missing when it has none); group by them with
     ``frame.assign(categories=frame.categories.str.split(",")).explode("categories")``."""
     sql = """SELECT r.id AS response_id, p.id AS prompt_id, p.source_id, p.dataset, p.split,
                     p.category, p.subcategory, p.expected, r.model,
+                    CASE WHEN json_valid(r.settings) THEN json_extract(r.settings, '$.preference') END AS side,
                     (SELECT group_concat(name, ',') FROM (
                         SELECT c.name FROM prompt_categories pc JOIN categories c ON c.id = pc.category_id
                         WHERE pc.prompt_id = p.id ORDER BY c.name)) AS categories
@@ -106,12 +108,24 @@ def change_token(db: sqlite_utils.Database) -> tuple:
     """A cheap fingerprint of the data the analyses read, for cache keys: the newest id of each
     growing table (nothing deletes from them; annotations are append-only) plus the edit counter
     that the few in-place edits bump (store/schema.py m003). Index lookups only: constant time.
-    Order: prompts, responses, verdicts, annotations, judges, edits (ui.session.cache_key drops the
-    fourth for reads that do not depend on human labels)."""
+    Order: prompts, responses, verdicts, annotations, judges, edits, moderations, prompt labels,
+    generation calls, tags, comments, final labels. The human labels and what a team writes beside
+    them (tags, comments, final labels: ``LABEL_PARTS``) are left out by ``without_labels`` for
+    reads that do not depend on them."""
     return tuple(db.execute(
         """SELECT (SELECT max(id) FROM prompts), (SELECT max(id) FROM responses),
                   (SELECT max(id) FROM verdicts), (SELECT max(id) FROM annotations),
                   (SELECT max(id) FROM judges), (SELECT n FROM edit_counter),
                   (SELECT max(id) FROM moderations), (SELECT max(id) FROM prompt_annotations),
-                  (SELECT max(id) FROM generation_calls)"""
+                  (SELECT max(id) FROM generation_calls), (SELECT max(id) FROM tag_events),
+                  (SELECT max(id) FROM comments), (SELECT max(id) FROM adjudications)"""
     ).fetchone())
+
+
+#: Positions in ``change_token`` of the human labels and of the team's tags, comments and final labels.
+LABEL_PARTS = frozenset({3, 9, 10, 11})
+
+
+def without_labels(token: tuple) -> tuple:
+    """``change_token`` without ``LABEL_PARTS``: the key of reads a label press cannot change."""
+    return tuple(part for i, part in enumerate(token) if i not in LABEL_PARTS)

@@ -14,14 +14,14 @@ permutation, reproducible from the seed); ``disputed`` = minus the number of dis
 """
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 import sqlite_utils
 
 from labels import UNPARSED
-from store import categories
-from store.selection import Selection, prompt_where, where
+from store import adjudication, categories, discussion
+from store.selection import Selection, SelectionError, prompt_where, where
 
 # --- one item in full ----------------------------------------------------------------------------
 
@@ -50,6 +50,10 @@ class Response:
     verdicts: list[Verdict] = field(default_factory=list)
     history: list[Annotation] = field(default_factory=list)  # oldest first, undos included
     current: dict[str, Annotation] = field(default_factory=dict)  # annotator -> label now (the view's rows)
+    side: str | None = None  # "chosen" / "rejected" for a preference pair's responses (CoCoNot's pref set)
+    tags: list[str] = field(default_factory=list)
+    comments: list[discussion.Comment] = field(default_factory=list)
+    final: adjudication.Final | None = None  # the adjudicator's final label, when there is one
 
     def judge_human_disagree(self) -> bool:
         judged = {v.label for v in self.verdicts if v.label != UNPARSED}
@@ -83,13 +87,15 @@ def fetch_items(db: sqlite_utils.Database, prompt_ids: list[int], model: str = "
     found = [pid for pid in prompt_ids if pid in prompts]
     teams = categories.for_prompts(db, found)
     rubrics = categories.rubrics_for(db, found)
-    sql, params = f"SELECT id, prompt_id, model, text FROM responses WHERE prompt_id IN ({marks})", list(prompt_ids)
+    sql, params = (f"""SELECT id, prompt_id, model, text, CASE WHEN json_valid(settings)
+                       THEN json_extract(settings, '$.preference') END FROM responses
+                       WHERE prompt_id IN ({marks})""", list(prompt_ids))
     if model:
         sql, params = sql + " AND model = ?", params + [model]
     responses: dict[int, Response] = {}
     by_prompt: dict[int, list[Response]] = {pid: [] for pid in found}
-    for rid, pid, m, t in db.execute(sql + " ORDER BY model, id", params):
-        responses[rid] = Response(rid, m, t)
+    for rid, pid, m, t, side in db.execute(sql + " ORDER BY model, id", params):
+        responses[rid] = Response(rid, m, t, side=side)
         by_prompt[pid].append(responses[rid])
     ids = list(responses)
     for start in range(0, len(ids), 500):
@@ -107,6 +113,12 @@ def fetch_items(db: sqlite_utils.Database, prompt_ids: list[int], model: str = "
             f"""SELECT id, response_id, annotator, label, note, undoes, created_at FROM current_annotations
                 WHERE response_id IN ({marks}) ORDER BY id""", chunk):
             responses[rid].current[annotator] = Annotation(aid, annotator, label, note, undoes, created)
+    for rid, tags in discussion.tags_of(db, ids).items():
+        responses[rid].tags = tags
+    for rid, thread in discussion.comments_of(db, ids).items():
+        responses[rid].comments = thread
+    for rid, final in adjudication.finals_of(db, ids).items():
+        responses[rid].final = final
     return [Item(*prompts[pid], team_categories=teams.get(pid, []), rubric=rubrics.get(pid),
                  responses=by_prompt[pid]) for pid in found]
 
@@ -123,6 +135,49 @@ def find_prompt(db: sqlite_utils.Database, source_id: str, dataset: str = "") ->
     if dataset:
         sql, params = sql + " AND dataset = ?", params + [dataset]
     return [r[0] for r in db.execute(sql + " ORDER BY id", params)]
+
+
+# --- search matches ----------------------------------------------------------------------------
+
+def _marked_words(highlighted: str, text: str) -> set[str]:
+    """The words FTS5's ``highlight()`` wrapped in markers, read by walking the original text next
+    to its highlighted copy (the markers are characters the text does not contain)."""
+    words, i, j, start = set(), 0, 0, None
+    while j < len(highlighted):
+        ch = highlighted[j]
+        if ch == _OPEN:
+            start = i
+        elif ch == _CLOSE:
+            if start is not None and i > start:
+                words.add(text[start:i])
+            start = None
+        else:
+            i += 1
+        j += 1
+    return words
+
+
+_OPEN, _CLOSE = "\ue000", "\ue001"  # Unicode private use: never in a benchmark's text (checked per text)
+
+
+def search_matches(db: sqlite_utils.Database, search: str, prompt_id: int, response_ids: list[int]
+                   ) -> dict[str, set[str]]:
+    """The words of a prompt and its responses that the search matched, as SQLite's full-text index
+    decides (stemming, prefixes, phrases): {"prompt": words, "<response id>": words}. The Review
+    page highlights them; an empty search matches nothing."""
+    from store.selection import fts_query
+
+    positive, _ = fts_query(search)
+    if not positive:
+        return {}
+    found: dict[str, set[str]] = {}
+    queries = [("prompt", "prompts_fts", prompt_id)] + [(str(rid), "responses_fts", rid) for rid in response_ids]
+    for key, table, rowid in queries:
+        row = db.execute(f"SELECT highlight({table}, 0, ?, ?), text FROM {table} WHERE {table} MATCH ? AND rowid = ?",
+                         [_OPEN, _CLOSE, positive, rowid]).fetchone()
+        if row and _OPEN not in row[1] and _CLOSE not in row[1]:
+            found[key] = _marked_words(row[0], row[1])
+    return found
 
 
 # --- the selection's items, ordered --------------------------------------------------------------
@@ -256,18 +311,23 @@ def progress(db: sqlite_utils.Database, s: Selection, reviewer: str | None = Non
 
 def browse_page(db: sqlite_utils.Database, s: Selection, offset: int, limit: int) -> pd.DataFrame:
     """One page of the selection as rows per response, in the items' order: prompt_id, source_id,
-    dataset, category, prompt, model, judges ("judge: label" list), humans, agreement."""
+    dataset, category, prompt, model, response (the first 200 characters), judges ("judge: label"
+    list), humans ("annotator: label" list), final (the adjudicator's final label), tags
+    (comma-joined), agreement, response_id, and ``verdicts`` / ``labels``: the same judges and
+    humans as [name, label] pairs, for pages that show them under display names."""
     sql, params = _items_sql(s)
     cond, cond_params = where(s)
     rows = _read(db, f"""
         WITH page AS (SELECT r.id AS rid, items.k, items.id AS pid FROM ({sql}) items
                       JOIN responses r ON r.prompt_id = items.id JOIN prompts p ON p.id = r.prompt_id
                       WHERE {cond} ORDER BY items.k, items.id, r.model, r.id LIMIT ? OFFSET ?)
-        SELECT p.id, p.source_id, p.dataset, p.category, substr(p.text, 1, 160), r.model,
-               (SELECT group_concat(j.name || ': ' || v.label, '; ') FROM verdicts v JOIN judges j
+        SELECT p.id, p.source_id, p.dataset, p.category, substr(p.text, 1, 160), r.model, substr(r.text, 1, 200),
+               (SELECT group_concat(j.name || char(31) || v.label, char(30)) FROM verdicts v JOIN judges j
                   ON j.id = v.judge_id WHERE v.response_id = r.id),
-               (SELECT group_concat(a.annotator || ': ' || a.label, '; ') FROM current_annotations a
+               (SELECT group_concat(a.annotator || char(31) || a.label, char(30)) FROM current_annotations a
                   WHERE a.response_id = r.id),
+               (SELECT f.label FROM current_adjudications f WHERE f.response_id = r.id),
+               (SELECT group_concat(t.tag, ',') FROM current_tags t WHERE t.response_id = r.id),
                (SELECT count(DISTINCT x) FROM (SELECT v.label AS x FROM verdicts v WHERE v.response_id = r.id
                   AND v.label != '{UNPARSED}' UNION ALL SELECT a.label FROM current_annotations a
                   WHERE a.response_id = r.id)),
@@ -275,9 +335,41 @@ def browse_page(db: sqlite_utils.Database, s: Selection, offset: int, limit: int
         FROM page JOIN responses r ON r.id = page.rid JOIN prompts p ON p.id = r.prompt_id
         ORDER BY page.k, page.pid, r.model, r.id""", params + cond_params + [limit, offset])
     frame = pd.DataFrame(rows, columns=["prompt_id", "source_id", "dataset", "category", "prompt", "model",
-                                        "judges", "humans", "labels", "response_id"])
-    frame["agreement"] = frame["labels"].map(lambda n: "—" if n == 0 else ("agree" if n == 1 else "disagree"))
-    return frame.drop(columns="labels")
+                                        "response", "verdicts", "labels", "final", "tags", "distinct", "response_id"])
+    for column in ("verdicts", "labels"):
+        frame[column] = frame[column].map(lambda v: [pair.split("\x1f", 1) for pair in v.split("\x1e")]
+                                          if isinstance(v, str) and v else [])
+    frame["judges"] = frame["verdicts"].map(lambda pairs: "; ".join(f"{n}: {label}" for n, label in pairs))
+    frame["humans"] = frame["labels"].map(lambda pairs: "; ".join(f"{n}: {label}" for n, label in pairs))
+    frame["agreement"] = frame["distinct"].map(lambda n: "—" if n == 0 else ("agree" if n == 1 else "disagree"))
+    return frame[["prompt_id", "source_id", "dataset", "category", "prompt", "model", "response", "judges", "humans",
+                  "final", "tags", "agreement", "response_id", "verdicts", "labels"]]
+
+
+def grid_page(db: sqlite_utils.Database, s: Selection, offset: int, limit: int, judge: str = "") -> pd.DataFrame:
+    """The items at ``offset`` .. ``offset + limit - 1`` as one row per response, for a prompts x
+    models grid: prompt_id, source_id, prompt (first 120 characters), model, response_id,
+    judge_label (``judge``'s verdict, when given), labels (the humans' current labels, a list) and
+    final (the adjudicator's final label)."""
+    ids = item_ids(db, s, offset, limit)
+    if not ids:
+        return pd.DataFrame(columns=["prompt_id", "source_id", "prompt", "model", "response_id", "judge_label",
+                                     "labels", "final"])
+    marks = ", ".join("?" * len(ids))
+    cond, params = where(s)
+    rows = db.execute(f"""
+        SELECT p.id, p.source_id, substr(p.text, 1, 120), r.model, r.id,
+               (SELECT v.label FROM verdicts v JOIN judges j ON j.id = v.judge_id
+                WHERE v.response_id = r.id AND j.name = ?),
+               (SELECT group_concat(a.label, ',') FROM current_annotations a WHERE a.response_id = r.id),
+               (SELECT f.label FROM current_adjudications f WHERE f.response_id = r.id)
+        FROM responses r JOIN prompts p ON p.id = r.prompt_id
+        WHERE p.id IN ({marks}) AND {cond} ORDER BY r.model, r.id""", [judge, *ids, *params]).fetchall()
+    frame = pd.DataFrame(rows, columns=["prompt_id", "source_id", "prompt", "model", "response_id", "judge_label",
+                                        "labels", "final"])
+    frame["labels"] = frame["labels"].map(lambda v: v.split(",") if isinstance(v, str) and v else [])
+    order = {pid: i for i, pid in enumerate(ids)}
+    return frame.sort_values("prompt_id", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
 
 
 # --- team queue -----------------------------------------------------------------------------------
@@ -327,3 +419,19 @@ def options(db: sqlite_utils.Database) -> dict[str, list[str]]:
         "expected": column("SELECT DISTINCT expected FROM prompts ORDER BY 1"),
         "team_category": column("SELECT name FROM categories ORDER BY 1"),
     }
+
+
+def checked(db: sqlite_utils.Database, s: Selection) -> Selection:
+    """``s`` with its judge resolved (a display name or a unique prefix, store.names), after checking
+    that every value it names exists here: a typo (``--dataset nosuchset``) is an error naming the
+    values there are, not an empty result that looks like an answer."""
+    from store import names  # names reads judges through store.runs, which reads selections: lazy
+
+    known = {**options(db), "tag": discussion.vocabulary(db)}
+    for name in ("dataset", "category", "subcategory", "model", "team_category", "tag"):
+        value = getattr(s, name)
+        if value and value not in known[name]:
+            there = ", ".join(known[name][:20]) + (" …" if len(known[name]) > 20 else "") or "none"
+            raise SelectionError(f"no {name.replace('_', ' ')} {value!r} in this database ({name.replace('_', ' ')}s: "
+                                 f"{there})")
+    return replace(s, judge=names.resolve_judge(db, s.judge)) if s.judge else s

@@ -362,3 +362,70 @@ def m007_import_journal(db: sqlite_utils.Database):
     );
     CREATE INDEX import_journal_import ON import_journal (import_id);
     """)
+
+
+@migrations()
+def m008_team_review(db: sqlite_utils.Database):
+    """What a team adds around the labels: display names for judges and models (an admin's choice;
+    stakeholders should not read hashes), free per-response tags (a team vocabulary; "needs
+    discussion" is the flag), a comment thread per response, and an adjudicator's final label.
+
+    Tags, comments and final labels are append-only like annotations: removing a tag or withdrawing
+    a final label is a new row (their newest ids are part of reads.change_token, like the labels'); a
+    display name is an edit, so it bumps the edit counter (m003). CoCoNot's preference prompts belong to its contrast set (the README counts them there),
+    so ones imported before that was known get their expected behaviour."""
+    db.executescript(f"""
+    CREATE TABLE display_names (
+        kind TEXT NOT NULL CHECK (kind IN ('judge', 'model')),
+        name TEXT NOT NULL,
+        display TEXT NOT NULL,
+        updated_by TEXT,
+        updated_at TEXT NOT NULL DEFAULT {_NOW},
+        PRIMARY KEY (kind, name)
+    );
+    -- added = 1 puts a tag on a response, 0 takes it off; the newest row per (response, tag) decides.
+    CREATE TABLE tag_events (
+        id INTEGER PRIMARY KEY,
+        response_id INTEGER NOT NULL REFERENCES responses (id),
+        tag TEXT NOT NULL,
+        added INTEGER NOT NULL CHECK (added IN (0, 1)),
+        author TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT {_NOW}
+    );
+    CREATE INDEX tag_events_response ON tag_events (response_id, tag, id);
+    CREATE INDEX tag_events_tag ON tag_events (tag, response_id);
+    CREATE VIEW current_tags AS
+        SELECT t.response_id, t.tag, t.author, t.created_at FROM tag_events t
+        WHERE t.added = 1
+          AND t.id = (SELECT max(u.id) FROM tag_events u WHERE u.response_id = t.response_id AND u.tag = t.tag);
+    CREATE TABLE comments (
+        id INTEGER PRIMARY KEY,
+        response_id INTEGER NOT NULL REFERENCES responses (id),
+        author TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT {_NOW}
+    );
+    CREATE INDEX comments_response ON comments (response_id, id);
+    -- The adjudicator's final label on a response; label NULL withdraws it. The newest row decides.
+    CREATE TABLE adjudications (
+        id INTEGER PRIMARY KEY,
+        response_id INTEGER NOT NULL REFERENCES responses (id),
+        label TEXT CHECK (label IS NULL OR label IN ('full_compliance', 'partial_refusal', 'full_refusal')),
+        adjudicator TEXT NOT NULL,
+        note TEXT,
+        created_at TEXT NOT NULL DEFAULT {_NOW}
+    );
+    CREATE INDEX adjudications_response ON adjudications (response_id, id);
+    CREATE VIEW current_adjudications AS
+        SELECT * FROM adjudications a
+        WHERE a.label IS NOT NULL
+          AND a.id = (SELECT max(b.id) FROM adjudications b WHERE b.response_id = a.response_id);
+    UPDATE prompts SET expected = 'should_comply' WHERE dataset = 'coconot-pref' AND expected IS NULL;
+    """)
+    for table in ("tag_events", "comments", "adjudications"):
+        for event, what in (("update", "append-only: add a row instead"), ("delete", "append-only: nothing is ever deleted")):
+            db.execute(f"CREATE TRIGGER {table}_no_{event} BEFORE {event.upper()} ON {table} "
+                       f"BEGIN SELECT RAISE(ABORT, '{table} are {what}'); END")
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER display_names_{event.lower()}_counts AFTER {event} ON display_names "
+                   "BEGIN UPDATE edit_counter SET n = n + 1; END")

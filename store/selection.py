@@ -26,11 +26,12 @@ STATUSES = {
     "human_vs_judge": "human disagrees with judge",
     "judges_disagree": "judges disagree with each other",
     "contradicts_expected": "response contradicts the expected behaviour",
+    "tied": "human labels tie, no final label yet",
 }
 ORDERS = {"stored": "as stored", "random": "random (seeded)", "disputed": "most disputed first"}
 MIN_PREFIX = 3
 MAX_SEARCH = 500  # characters; a search box is not a document
-_RESPONSE_FIELDS = ("model", "judge", "judge_label", "status")
+_RESPONSE_FIELDS = ("model", "judge", "judge_label", "status", "tag")
 
 
 class SearchError(UserError):
@@ -54,6 +55,7 @@ class Selection:
     judge: str = ""
     judge_label: str = ""
     status: str = ""
+    tag: str = ""
     search: str = ""
     order: str = "stored"
     seed: int = 0
@@ -146,6 +148,13 @@ def fts_query(text: str) -> tuple[str | None, list[str]]:
 # --- SQL -------------------------------------------------------------------------------------------
 
 _HAS_HUMAN = "EXISTS (SELECT 1 FROM current_annotations a WHERE a.response_id = r.id)"
+# analysis.humans.reference's tie (two or more labels share the most votes) as SQL, for the filter
+# that finds work for the adjudicator; a response with a final label is settled.
+_TIED = """(SELECT count(*) FROM (SELECT count(*) AS votes FROM current_annotations a WHERE a.response_id = r.id
+                                 GROUP BY a.label) tally
+           WHERE tally.votes = (SELECT max(votes) FROM (SELECT count(*) AS votes FROM current_annotations a
+                                                         WHERE a.response_id = r.id GROUP BY a.label))) > 1
+           AND NOT EXISTS (SELECT 1 FROM current_adjudications f WHERE f.response_id = r.id)"""
 _REFUSAL_SQL = "(" + ", ".join(f"'{x}'" for x in sorted(REFUSALS)) + ")"
 _WRONG_SIDE = (f"((p.expected = '{SHOULD_REFUSE}' AND {{col}} = '{FULL_COMPLIANCE}') OR "
                f"(p.expected = '{SHOULD_COMPLY}' AND {{col}} IN {_REFUSAL_SQL}))")
@@ -237,5 +246,17 @@ def where(s: Selection) -> tuple[str, list]:
                        f"AND {_WRONG_SIDE.format(col='v.label')})")
         conds.append(f"(CASE WHEN {_HAS_HUMAN} THEN {human_wrong} ELSE {judge_wrong} END)")
         params += scope_params
+    elif s.status == "tied":
+        conds.append(_TIED)
+    if s.tag:
+        conds.append("EXISTS (SELECT 1 FROM current_tags t WHERE t.response_id = r.id AND t.tag = ?)")
+        params.append(s.tag)
     search, search_params = _search_conditions(s, response=True)
     return " AND ".join(["1", *conds, *search]), params + search_params
+
+
+def response_ids(s: Selection) -> tuple[str, list]:
+    """A subquery of the selected response ids, for reads that hang off responses (verdicts,
+    labels, tags, comments, final labels) and must cover exactly the selection."""
+    cond, params = where(s)
+    return f"SELECT r.id FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE {cond}", params

@@ -11,6 +11,7 @@ import sqlite_utils
 
 from errors import UserError
 from store import review, users
+from store.connection import write_transaction
 
 
 class ShowcaseError(UserError):
@@ -68,6 +69,24 @@ def add_item(db: sqlite_utils.Database, user: str, showcase: str, prompt_id: int
             "INSERT INTO showcase_items (showcase_id, prompt_id, response_ids, comment, added_by) VALUES (?, ?, ?, ?, ?)",
             [showcase_id, prompt_id, json.dumps(response_ids), (comment or "").strip() or None, user.strip()],
         ).lastrowid
+
+
+def seed(db: sqlite_utils.Database, name: str, description: str, author: str,
+         items: list[tuple[int, list[int], str]]) -> int:
+    """A showcase that a program brings with its data (the demo's), written as the database's owner:
+    no role check and nobody registered, so the first real user still becomes admin. ``items``:
+    (prompt id, response ids, comment). An existing showcase of that name is left as it is."""
+    name = _name(name)
+    with write_transaction(db):
+        found = db.execute("SELECT id FROM showcases WHERE name = ?", [name]).fetchone()
+        if found:
+            return found[0]
+        showcase_id = db.execute("INSERT INTO showcases (name, description, created_by) VALUES (?, ?, ?)",
+                                 [name, description, author]).lastrowid
+        db.conn.executemany(
+            "INSERT INTO showcase_items (showcase_id, prompt_id, response_ids, comment, added_by) VALUES (?, ?, ?, ?, ?)",
+            [(showcase_id, prompt_id, json.dumps(ids), comment, author) for prompt_id, ids, comment in items])
+        return showcase_id
 
 
 def remove_item(db: sqlite_utils.Database, user: str, item_id: int) -> None:

@@ -32,6 +32,10 @@ def binary(values):
 
 
 def sk_kappa(a, b):
+    """scikit-learn's kappa, except where ours is undefined by design (issue 17): the reference ``a``
+    uses one label only, where scikit-learn says 0 whatever the judge does."""
+    if len(set(a)) < 2:
+        return float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return cohen_kappa_score(a, b)
@@ -84,7 +88,7 @@ def test_figures_match_sklearn(noisy):
 
 @pytest.mark.parametrize("reference, judged", [
     ([FR] * 40, [FR] * 40),  # one class only, full agreement: kappa undefined
-    ([FR] * 40, [FR] * 30 + [FC] * 10),  # one class in the reference
+    ([FR] * 40, [FR] * 30 + [FC] * 10),  # one class in the reference: kappa undefined (scikit-learn: 0)
     ([FC] * 20 + [PR] * 20, [UN] * 40),  # a judge that never parses
     ([FC] * 35, [FC] * 35),  # no refusal anywhere: precision and recall undefined
     ([PR, FR, FC], [FR, FR, FC]),  # partial vs full refusal: wrong on three labels, right on two
@@ -187,7 +191,7 @@ def test_pairwise_kappa_matches_sklearn_on_shared_items(crowd):
     for row in table.itertuples():
         both = wide[[row.annotator_a, row.annotator_b]].dropna()
         assert row.n == len(both)
-        assert row.kappa == pytest.approx(sk_kappa(both[row.annotator_a], both[row.annotator_b]), abs=1e-9)
+        assert_same(row.kappa, sk_kappa(both[row.annotator_a], both[row.annotator_b]))
         assert row.agreement == pytest.approx((both[row.annotator_a] == both[row.annotator_b]).mean(), abs=1e-9)
     dave = table[(table.annotator_a == "ann") & (table.annotator_b == "dave")].iloc[0]
     assert dave.n < 60

@@ -153,8 +153,8 @@ def test_categories_page_defines_and_bulk_assigns(team_db, db_path, monkeypatch)
     next(b for b in at.button if b.label == "Save").click().run()
     assert not at.exception and categories.names(team_db) == ["Ambiguity"]
     next(t for t in at.text_input if t.label == "Prompt or response contains").input("sentence").run()
-    assert any("1 prompts match" in c.value for c in at.caption)
-    next(b for b in at.button if b.label.startswith("Assign 1 prompts")).click().run()
+    assert any("1 prompt matches" in c.value for c in at.caption)  # issue 17: no "1 prompts"
+    next(b for b in at.button if b.label.startswith("Assign 1 prompt to")).click().run()
     assert not at.exception and categories.for_prompt(team_db, team_db.ids["b"]) == ["Ambiguity"]
     assert categories.rubrics_for(team_db, [team_db.ids["b"]]) == {team_db.ids["b"]: "Ask what is meant."}
 

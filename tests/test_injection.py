@@ -172,7 +172,7 @@ def test_categories_page_word_search_with_a_nul(hostile_db, monkeypatch):
     at.run()
     next(t for t in at.text_input if t.label == "Prompt or response contains").input("lock\x00").run()
     assert not at.exception, at.exception
-    assert any("1 prompts match" in c.value for c in at.caption)
+    assert any("1 prompt matches" in c.value for c in at.caption)  # issue 17: no "1 prompts"
     assert _snapshot(hostile_db) == before
 
 # --- the CLI ---------------------------------------------------------------------------------------

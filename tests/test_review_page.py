@@ -102,9 +102,12 @@ def test_two_reviewers_keep_their_own_labels(db_path, fixture):
 
 
 def test_without_a_name_the_page_asks_for_one_and_cannot_label(db_path, fixture):
+    """One name field (issue 17): the page points at the sidebar's, which it then takes."""
     at = _app(db_path, reviewer=None)
     assert at.button(key=f"rv_label_{fixture.responses[('orig-1', 'gpt-4o-mini')]}_full_refusal").disabled
-    at.text_input(key="rv_name").input("erin").run()
+    assert any("Who is labelling" in i.value for i in at.info)
+    assert [t.key for t in at.text_input if t.label == "Who is labelling"] == ["reviewer"]
+    at.text_input(key="reviewer").input("erin").run()
     assert at.session_state["reviewer"] == "erin"
     assert not at.button(key=f"rv_label_{fixture.responses[('orig-1', 'gpt-4o-mini')]}_full_refusal").disabled
 

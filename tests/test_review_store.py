@@ -47,6 +47,8 @@ ORACLE = {
     "judges_disagree": lambda r: len({v for v in r["verdicts"].values() if v != UNPARSED}) > 1,
     "contradicts_expected": lambda r: any(_wrong(r["expected"], x) for x in
                                           (r["humans"] or r["verdicts"]).values()),
+    "tied": lambda r: len(r["humans"]) > 1 and list(Counter(r["humans"].values()).values()).count(
+        max(Counter(r["humans"].values()).values())) > 1,  # no final labels in the fixture
 }
 
 

@@ -15,7 +15,8 @@ import streamlit as st
 
 import store
 from analysis import agreement, benchmarks, humans, moderation
-from store import prompt_labels, promptsets, review
+from store import adjudication, discussion, prompt_labels, promptsets, review
+from store import names as naming
 from store.selection import Selection
 from ui import session
 
@@ -39,8 +40,9 @@ def store_read(fn, max_entries: int = 1024, labels=True):
 
 
 def _on_labels(selection: Selection, *_) -> bool:
-    """A selection's items depend on human labels only through its status filter or the disputed order."""
-    return bool(selection.status) or selection.order == "disputed"
+    """A selection's items depend on human labels (and the team's tags) only through its status
+    filter, its tag filter or the disputed order."""
+    return bool(selection.status or selection.tag) or selection.order == "disputed"
 
 
 options = store_read(review.options, 8, labels=False)
@@ -63,6 +65,11 @@ prompt_position = store_read(prompt_labels.position)
 prompt_contains = store_read(prompt_labels.contains)
 prompt_queue_left = store_read(prompt_labels.queue_left)
 prompt_progress = store_read(prompt_labels.progress)
+names = store_read(naming.shown_names, 8, labels=False)
+vocabulary = store_read(discussion.vocabulary, 8)  # tags count as labels (store.reads.LABEL_PARTS)
+grid_page = store_read(review.grid_page)
+stats = store_read(store.reads.stats, 8, labels=False)
+search_matches = store_read(review.search_matches, 256, labels=False)
 
 
 def progress(selection: Selection, reviewer: str | None) -> review.Progress:
@@ -108,26 +115,37 @@ def frames(selection: Selection = Selection(), labelled_only: bool = False):
     return responses, verdicts, _labelled(session.cache_key(), Selection())[2]
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def team_frames(key: tuple):
+    """(final labels, tags): what the team adds to the labels, for the analyses; ``key`` is ``token()``."""
+    db = store.connect(key[0])
+    try:
+        return adjudication.finals_frame(db), discussion.tags_frame(db)
+    finally:
+        db.conn.close()
+
+
 @st.cache_data(max_entries=32, show_spinner="Measuring agreement...")
 def overview(key: tuple, selection: Selection, reference: str) -> dict:
-    return agreement.overview(*frames(selection, labelled_only=True), reference)
+    return agreement.overview(*frames(selection, labelled_only=True), reference, final=team_frames(key)[0])
 
 
 @st.cache_data(max_entries=64, show_spinner="Measuring agreement...")
 def judge_report(key: tuple, selection: Selection, judge: str, reference: str, by: str) -> dict:
-    return agreement.judge_report(*frames(selection, labelled_only=True), judge, reference, by)
+    final, tags = team_frames(key)
+    return agreement.judge_report(*frames(selection, labelled_only=True), judge, reference, by, final=final, tags=tags)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def disagreements(key: tuple, selection: Selection, judge: str, reference: str):
     responses, verdicts, annotations = frames(selection, labelled_only=True)
-    ref = humans.reference(annotations, reference)
+    ref = humans.reference(annotations, reference, team_frames(key)[0])
     return agreement.disagreements(agreement.pairs(responses, verdicts[verdicts["judge"] == judge], ref))
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing benchmark figures...")
 def report(key: tuple, source: str) -> dict:
-    return benchmarks.report(*frames(), source)
+    return benchmarks.report(*frames(), source, final=team_frames(key)[0])
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -41,21 +41,45 @@ def confusion_heatmap(frame: pd.DataFrame, title: str = "") -> alt.Chart:
     return (cells + text).properties(height=120 + 48 * data["reference"].nunique(), width="container")
 
 
+#: Height of one bar's row: a chart is as tall as its rows need (a one-row chart is one bar, not a
+#: 2 px sliver squeezed under its title and legend).
+ROW = 30
+
+
 def interval_bars(frame: pd.DataFrame, by: str, figure: str, title: str = "") -> alt.Chart:
     """One bar per value of ``by`` with 95% interval whiskers; slices with too few items are pale."""
     data = frame.assign(**{by: frame[by].astype(str)}, flag=frame["few"].map({True: "fewer than 30 items",
                                                                               False: "30 items or more"}))
     base = alt.Chart(data, title=title).encode(y=alt.Y(f"{by}:N", sort=None, title=None,
-                                                      axis=alt.Axis(labelLimit=260)))
+                                                      axis=alt.Axis(labelLimit=260),
+                                                      scale=alt.Scale(paddingInner=0.25, paddingOuter=0.2)))
     tooltip = [by, "n", alt.Tooltip(f"{figure}:Q", format=".3f"), alt.Tooltip(f"{figure}_lo:Q", format=".3f"),
                alt.Tooltip(f"{figure}_hi:Q", format=".3f")]
     bars = base.mark_bar().encode(
-        x=alt.X(f"{figure}:Q", title=figure.replace("_", " "), scale=alt.Scale(domain=[min(0, _low(data, figure)), 1])),
+        x=alt.X(f"{figure}:Q", title=figure.replace("_", " "), scale=alt.Scale(domain=[min(0, _low(data, figure)), 1]),
+                axis=alt.Axis(tickCount=5)),
         opacity=alt.Opacity("flag:N", legend=alt.Legend(title=None, orient="bottom"),
                             scale=alt.Scale(domain=["30 items or more", "fewer than 30 items"], range=[1.0, 0.35])),
         tooltip=tooltip)
     whiskers = base.mark_rule(color="black").encode(x=f"{figure}_lo:Q", x2=f"{figure}_hi:Q")
-    return (bars + whiskers).properties(height=140 + 26 * len(data), width="container")
+    return (bars + whiskers).properties(height=alt.Step(ROW), width="container")
+
+
+def rate_bars(frame: pd.DataFrame, by: str, series: str, title: str = "") -> alt.Chart:
+    """Rates (``estimate``, share 0-1) per value of ``by``, one bar per ``series`` value side by
+    side, with 95% interval whiskers: e.g. compliance per category for each model."""
+    data = frame.assign(**{by: frame[by].astype(str), series: frame[series].astype(str)})
+    base = alt.Chart(data, title=title).encode(
+        y=alt.Y(f"{by}:N", sort=None, title=None, axis=alt.Axis(labelLimit=260)), yOffset=f"{series}:N")
+    bars = base.mark_bar(clip=True).encode(
+        x=alt.X("estimate:Q", title="rate", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=5)),
+        color=alt.Color(f"{series}:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=300)),
+        tooltip=[by, series, alt.Tooltip("estimate:Q", format=".1%"), alt.Tooltip("lo:Q", format=".1%"),
+                 alt.Tooltip("hi:Q", format=".1%"), "n"])
+    whiskers = base.mark_rule(color="black", clip=True).encode(
+        yOffset=alt.YOffset(f"{series}:N", bandPosition=0.5), x="lo:Q", x2="hi:Q")
+    rows = data[by].nunique() * max(data[series].nunique(), 1)
+    return (bars + whiskers).properties(height=60 + 22 * rows, width="container")
 
 
 def _low(frame: pd.DataFrame, column: str) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import markdown
+from ui import highlight, markdown
 
 SENSITIVE_WORDS = ("safety", "unsafe", "toxic", "harm", "dangerous", "violen", "sexual", "self-harm")
 GUIDELINES = Path(__file__).with_name("guidelines.json")
@@ -41,8 +41,9 @@ def inert_markdown(text) -> str:
     return markdown.inert(text)
 
 
-def show_text(text, plain: bool = False) -> None:
-    """Render untrusted text: inert markdown, with top-level code blocks as code boxes."""
+def show_text(text, plain: bool = False, marks=()) -> None:
+    """Render untrusted text: inert markdown, with top-level code blocks as code boxes; ``marks``:
+    words to highlight (search matches, ui/highlight.py) in the inert markdown."""
     text = str(text or "")
     if not plain and not markdown.within_budget(text):
         st.caption("Shown as exact characters: this text is too long or holds too much markup to format "
@@ -58,7 +59,7 @@ def show_text(text, plain: bool = False) -> None:
         if kind == "code":
             st.code(body.removesuffix("\n"), language=language, wrap_lines=True)
         else:
-            st.markdown(body)
+            st.markdown(highlight.mark(body, marks))
 
 
 def needs_content_warning(dataset: str, split: str | None, category: str | None, subcategory: str | None,

@@ -21,6 +21,7 @@ from store import review, writes
 from store.selection import Selection
 from ui import display
 from ui.badges import label_text
+from ui.display import inert_markdown
 
 STATE = "rv_state"
 FOCUS = "rv_focus"  # the focus radio
@@ -45,6 +46,7 @@ class ReviewState:
     skipped: tuple[int, ...] = ()  # responses passed over in queue mode (not handed out again)
     visited: list[tuple[int, int | None]] = field(default_factory=list)  # queue items, for "Back"
     revealed: set[int] = field(default_factory=set)  # sensitive prompts the reviewer chose to show
+    jump_for: int | None = None  # the item the Go-to box last showed the position of
     flashes: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
@@ -86,6 +88,14 @@ class ReviewState:
             self.flash("info", "That is the last item in this filter." if direction > 0 else "This is the first item.")
         else:
             self.open(nxt)
+
+    def sync_jump(self, prompt_id: int, position: int | None, total: int) -> None:
+        """The Go-to box shows the open item's number whenever another item opens (a number typed
+        but not yet sent with Go stays), and never more than the filter holds."""
+        if self.jump_for != prompt_id and position is not None:
+            st.session_state[JUMP] = position
+        self.jump_for = prompt_id
+        st.session_state[JUMP] = min(max(int(st.session_state.get(JUMP) or 1), 1), max(total, 1))
 
     def jump(self, db, selection: Selection, number: int) -> None:
         ids = review.item_ids(db, selection, number - 1, 1)
@@ -147,8 +157,9 @@ class ReviewState:
         self.focus = next((rid for rid in order if rid in unlabelled), response_id)
         st.session_state[FOCUS] = self.focus
 
-    def undo_on_prompt(self, db, reviewer: str) -> None:
-        """``U``: undo the reviewer's last label on the open prompt, and say what was undone."""
+    def undo_on_prompt(self, db, reviewer: str, shown: dict[str, str] | None = None) -> None:
+        """``U``: undo the reviewer's last label on the open prompt, and say what was undone
+        (naming the model as ``shown`` displays it)."""
         done = writes.undo_last_on_prompt(db, self.prompt, reviewer)
         if done is None:
             self.flash("info", "Nothing of yours to undo on this prompt.")
@@ -157,4 +168,5 @@ class ReviewState:
         self.focus = response_id
         st.session_state[FOCUS] = response_id
         now = f"back to {label_text(restored)}" if restored else "now unlabelled"
-        self.flash("success", f"Undid your {label_text(undone)} on {model} ({now}).")
+        name = inert_markdown((shown or {}).get(model, model))
+        self.flash("success", f"Undid your {label_text(undone)} on {name} ({now}).")

@@ -11,6 +11,7 @@ from errors import UserError
 from runs import Endpoint, Settings
 from runs.background import BackgroundRun
 from ui import display, session
+from ui.shell import CURRENT_PAGE
 
 
 def endpoint_inputs(prefix: str) -> tuple[Endpoint, Settings]:
@@ -43,11 +44,14 @@ def progress_panel(job_key: str, cancel_key: str) -> None:
     """The run under ``job_key``: progress and Cancel while it runs (redrawn twice a second), then
     how it ended. A finished run redraws the whole page once, so its buttons and tables update."""
     running = busy(job_key)
+    page = st.session_state.get(CURRENT_PAGE)
 
     @st.fragment(run_every=0.5 if running else None)
     def panel():
         current: BackgroundRun | None = st.session_state.get(job_key)
-        if current is None:
+        # A fragment polling on a timer can outlive the page that drew it: its banner belongs to
+        # that page only (app.py records the page each full run is on).
+        if current is None or st.session_state.get(CURRENT_PAGE) != page:
             return
         progress = current.progress
         label = display.escape_markdown(current.label)  # it names the user's category or dataset

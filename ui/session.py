@@ -63,7 +63,7 @@ def cache_key(labels: bool = True) -> tuple:
     out, for reads that do not depend on them: a label press then costs those reads nothing, however
     large the database (bench/scale_bench.py)."""
     token = store.reads.change_token(db())
-    return db_path(), token if labels else token[:3] + token[4:]
+    return db_path(), token if labels else store.reads.without_labels(token)
 
 
 def reviewer() -> str | None:

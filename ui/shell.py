@@ -20,6 +20,9 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 
+CURRENT_PAGE = "_current_page"  # the url path of the page the latest full run drew (app.py sets it)
+
+
 def _legacy_run() -> bool:
     ctx = get_script_run_ctx()
     if ctx is None:
