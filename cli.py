@@ -242,7 +242,6 @@ def agreement(ctx, judge, reference, by, level, rule, selection, as_json):
     """Judge-human agreement (accuracy, Cohen's kappa, refusal F1, 95% bootstrap intervals); with
     --level prompt, each moderator's and the ensemble's agreement with the human prompt labels."""
     from analysis import agreement as measure
-
     from store import adjudication, discussion, names
 
     if level == "prompt":

@@ -6,7 +6,6 @@ At 1280 px the table's key columns fit without scrolling sideways: prompt id, pr
 response, the judges' and humans' labels in short words, and whether they agree.
 """
 
-import pandas as pd
 import streamlit as st
 
 from analysis import humans

@@ -11,7 +11,13 @@ mirrored into the URL (``?prompt=<source_id>&dataset=...``).
 import streamlit as st
 
 from errors import UserError
-from labels import MODERATION_CATEGORIES, PROMPT_LABELS, SHOULD_COMPLY, SHOULD_REFUSE, UNCLEAR
+from labels import (
+    MODERATION_CATEGORIES,
+    PROMPT_LABELS,
+    SHOULD_COMPLY,
+    SHOULD_REFUSE,
+    UNCLEAR,
+)
 from store import prompt_labels
 from store.selection import ORDERS, SearchError, Selection
 from ui import auth, cached, filters, session, shell

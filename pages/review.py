@@ -15,8 +15,21 @@ from store import adjudication, categories, discussion, review, writes
 from ui import auth, cached, diff, filters, layout, session, shell, teams
 from ui import review_state as keys
 from ui.badges import expected_badge, label_text
-from ui.display import escape_markdown, guideline, inert_markdown, needs_content_warning, show_text
-from ui.response_card import Actions, View, comment_key, response_card, summary_line, tags_key
+from ui.display import (
+    escape_markdown,
+    guideline,
+    inert_markdown,
+    needs_content_warning,
+    show_text,
+)
+from ui.response_card import (
+    Actions,
+    View,
+    comment_key,
+    response_card,
+    summary_line,
+    tags_key,
+)
 from ui.review_state import ReviewState
 from words import count
 

@@ -13,7 +13,6 @@ import openai
 
 from errors import UserError
 
-
 OPENAI_URL = "https://api.openai.com/v1"
 
 

@@ -425,7 +425,9 @@ def checked(db: sqlite_utils.Database, s: Selection) -> Selection:
     """``s`` with its judge resolved (a display name or a unique prefix, store.names), after checking
     that every value it names exists here: a typo (``--dataset nosuchset``) is an error naming the
     values there are, not an empty result that looks like an answer."""
-    from store import names  # names reads judges through store.runs, which reads selections: lazy
+    from store import (
+        names,  # names reads judges through store.runs, which reads selections: lazy
+    )
 
     known = {**options(db), "tag": discussion.vocabulary(db)}
     for name in ("dataset", "category", "subcategory", "model", "team_category", "tag"):

@@ -41,7 +41,14 @@ from collections.abc import Callable
 import sqlite_utils
 
 from store import categories, writes
-from store.connection import ACTIVE_IMPORTS, JOURNAL_TABLES, StoreError, db_path, undo, write_transaction
+from store.connection import (
+    ACTIVE_IMPORTS,
+    JOURNAL_TABLES,
+    StoreError,
+    db_path,
+    undo,
+    write_transaction,
+)
 
 CHUNK_ROWS = 5_000  # rows held in memory before they go to the staging file
 PUBLISH_SECONDS = 0.25  # aim of one publishing transaction: a waiting label waits at most about this

@@ -8,7 +8,13 @@ Everything is deterministic: tests may assert exact counts.
 
 from dataclasses import dataclass
 
-from labels import FULL_COMPLIANCE, FULL_REFUSAL, PARTIAL_REFUSAL, SHOULD_COMPLY, SHOULD_REFUSE
+from labels import (
+    FULL_COMPLIANCE,
+    FULL_REFUSAL,
+    PARTIAL_REFUSAL,
+    SHOULD_COMPLY,
+    SHOULD_REFUSE,
+)
 from store import writes
 
 MODELS = ("gpt-4o-mini", "llama-3-8b", "mistral-7b")

@@ -14,7 +14,6 @@ from errors import UserError
 from judges import promptgen
 from runs.ledger import cache_key
 
-
 # -- reading generated prompts ---------------------------------------------------------------------
 
 def test_formats_are_read_in_orbench_order_brackets_then_guillemets_then_numbered_lines():

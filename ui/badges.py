@@ -1,7 +1,16 @@
 """Coloured label badges (Streamlit markdown directives), one colour per label everywhere in the app."""
 
-from labels import (FULL_COMPLIANCE, FULL_REFUSAL, NONE, PARTIAL_REFUSAL, SHOULD_COMPLY, SHOULD_REFUSE, UNCLEAR,
-                    UNPARSED, expected_from_moderation)
+from labels import (
+    FULL_COMPLIANCE,
+    FULL_REFUSAL,
+    NONE,
+    PARTIAL_REFUSAL,
+    SHOULD_COMPLY,
+    SHOULD_REFUSE,
+    UNCLEAR,
+    UNPARSED,
+    expected_from_moderation,
+)
 from ui.display import escape_markdown
 
 COLOURS = {FULL_COMPLIANCE: "green", PARTIAL_REFUSAL: "orange", FULL_REFUSAL: "red", UNPARSED: "gray",

@@ -19,7 +19,6 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-
 CURRENT_PAGE = "_current_page"  # the url path of the page the latest full run drew (app.py sets it)
 
 
