@@ -11,7 +11,7 @@ import pytest
 
 import labels
 from analysis import confusion
-from judges import learned, rules, text_features
+from judges import learned, overlap, rules, text_features
 from tests.conftest import FIXTURES, skip_or_fail
 
 RULES = rules.load_rules()
@@ -103,12 +103,12 @@ def test_name_is_a_hash_of_labels_settings_and_rules(three_class):
 def test_too_few_labels_is_one_clear_error():
     frame = styles()
     one_kind = frame[frame["label"] == labels.FULL_REFUSAL].iloc[:20]
-    with pytest.raises(ValueError, match="at least two kinds; all 20 are full_refusal"):
+    with pytest.raises(learned.LabelsError, match="at least two kinds; all 20 are full_refusal"):
         learned.fit(one_kind, ruleset=RULES)
     lonely = pd.concat([one_kind, frame[frame["label"] == labels.FULL_COMPLIANCE].iloc[:1]])
-    with pytest.raises(ValueError, match="'full_compliance' has only one human label"):
+    with pytest.raises(learned.LabelsError, match="'full_compliance' has only one human label"):
         learned.fit(lonely, ruleset=RULES)
-    with pytest.raises(ValueError, match="'maybe' is not one of"):
+    with pytest.raises(learned.LabelsError, match="'maybe' is not one of"):
         learned.fit(one_kind.assign(label="maybe"), ruleset=RULES)
 
 
@@ -146,9 +146,24 @@ def test_hashed_ngrams_are_the_same_in_every_text_and_never_straddle_two():
     assert per_doc[2] == set()  # two characters hold no 3-gram, and nothing leaks in from a neighbour
     tokens = text_features.words(text_features.encode(["Hello, world_2!", "我很抱歉", ""]))
     assert tokens.lengths.tolist() == [5, 7, 1, 1, 1, 1] and tokens.offsets.tolist() == [0, 2, 6, 6]
-    prompts = text_features.words(text_features.encode(["How do I bake sourdough bread?"]))
-    answers = text_features.words(text_features.encode(["Bake the bread at 230C.", "I can't help.", "sourdough bread"]))
-    assert text_features.overlap(prompts, answers, np.zeros(3, dtype=np.int64)).tolist() == [2 / 3, 0.0, 2 / 3]
+
+
+def test_overlap_is_the_rule_judges_overlap_for_every_response_at_once():
+    """text_features.overlaps finds, array-wise, exactly what judges/overlap.py finds one response at
+    a time (the share of the prompt's stemmed content words the response uses; NaN where it cannot
+    be told), so both judges read "engages the question" alike."""
+    frame = styles()
+    extra = pd.DataFrame({"prompt": ["How do I rob a bank?"] * 4 + ["Why?"],
+                          "response": ["'Tis the robber's bank: ''banks'' robbed", "Rob.", "", "我很抱歉 rob bank now",
+                                       "Because of the weather patterns here"]})
+    frame = pd.concat([frame, extra], ignore_index=True)
+    prompt_of, prompts = pd.factorize(frame["prompt"])
+    fast = text_features.overlaps(text_features.encode(frame["response"].tolist()), list(prompts), prompt_of)
+    one_by_one = [overlap.overlap(overlap.content_words(rules.normalise_text(p)), rules.normalise_text(r))
+                  for p, r in zip(frame["prompt"], frame["response"])]
+    expected = np.array([np.nan if v is None else v for v in one_by_one])
+    assert np.allclose(fast, expected, equal_nan=True)
+    assert np.isnan(expected).sum() >= 3 and (expected > 0).sum() > 100
 
 
 def gptfuzz(shared_data, name: str) -> pd.DataFrame:
