@@ -31,6 +31,7 @@ file, so retraining after more labels is a new judge whose verdicts sit beside t
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 
@@ -39,6 +40,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 import labels
+from errors import UserError
 from judges import rules, text_features
 
 #: Bumped when the features change, so the same labels train a new judge name.
@@ -65,20 +67,24 @@ class Settings:
     max_chars: int = text_features.MAX_CHARS
 
 
+class LabelsError(UserError):
+    """Human labels the learned judge cannot learn from; the message says what to label."""
+
+
 def classes_of(found) -> tuple[str, ...]:
     """The labels the team used, in vocabulary order; each needs two examples (cross-fitting needs
     one to learn from and one to check)."""
     counts = pd.Series(list(found)).value_counts()
     unknown = sorted(set(counts.index) - set(labels.LABELS))
     if unknown:
-        raise ValueError(f"learned judge: label {unknown[0]!r} is not one of {', '.join(labels.LABELS)}")
+        raise LabelsError(f"learned judge: label {unknown[0]!r} is not one of {', '.join(labels.LABELS)}")
     used = tuple(label for label in labels.LABELS if label in counts.index)
     if len(used) < 2:
-        raise ValueError(f"learned judge: needs human labels of at least two kinds; all {int(counts.sum())} "
+        raise LabelsError(f"learned judge: needs human labels of at least two kinds; all {int(counts.sum())} "
                          f"are {used[0] if used else 'missing'}")
     rare = [label for label in used if counts[label] < 2]
     if rare:
-        raise ValueError(f"learned judge: label {rare[0]!r} has only one human label; it needs at least two "
+        raise LabelsError(f"learned judge: label {rare[0]!r} has only one human label; it needs at least two "
                          "(label one more, or relabel that response)")
     return used
 
@@ -96,44 +102,46 @@ class _Raw:
     """One chunk's features before weighting."""
     families: dict  # family -> list of Grams (prompt: over the chunk's distinct prompts)
     prompt_of: np.ndarray  # response -> index of its prompt among the chunk's distinct prompts
-    dense: np.ndarray  # rule one-hots, prompt-word overlap, length
+    dense: np.ndarray  # rule one-hots, overlap with the prompt (and whether it is unknown), length
 
 
 def _featurize(frame: pd.DataFrame, settings: Settings, rule_features: np.ndarray) -> _Raw:
-    responses = frame["response"].tolist()
-    enc = text_features.encode(responses)
-    tokens = text_features.words(enc)
-    prompt_codes, distinct_prompts = pd.factorize(frame["prompt"].fillna("").astype(str))
-    prompt_tokens = text_features.words(text_features.encode(list(distinct_prompts)))
-    dense = np.column_stack([rule_features, text_features.overlap(prompt_tokens, tokens, prompt_codes),
+    enc = text_features.encode(frame["response"].tolist())
+    prompt_of, prompts = pd.factorize(frame["prompt"].fillna("").astype(str))
+    prompt_enc = text_features.encode(list(prompts))
+    engaged = text_features.overlaps(enc, list(prompts), prompt_of)
+    dense = np.column_stack([rule_features, np.nan_to_num(engaged), np.isnan(engaged),
                              np.log1p(enc.lengths) / np.log1p(settings.max_chars)])
     return _Raw({"chars": text_features.char_grams(enc, settings.char_sizes),
-                 "words": text_features.word_grams(tokens),
-                 "prompt": text_features.word_grams(prompt_tokens)}, prompt_codes, dense)
+                 "words": text_features.word_grams(text_features.words(enc)),
+                 "prompt": text_features.word_grams(text_features.words(prompt_enc))}, prompt_of, dense)
 
 
-def _rule_features(responses, ruleset: rules.RuleSet, settings: Settings) -> np.ndarray:
-    """One-hots of the rule judge's verdict and of the rule that fired (its rationale starts with the
-    rule's name). Run on large blocks: the rule judge is several times faster per text on 10,000
-    texts than on a few hundred."""
-    found, why = rules.label_texts(ruleset, list(responses))
-    names = _rule_names(ruleset)
-    fired = pd.Categorical([w.split(":", 1)[0] for w in why], categories=names).codes
-    verdict = pd.Categorical(found, categories=labels.LABELS).codes
+_RULE_NAME = re.compile(r"([a-z_]+)(?=:|$| \|)")
+
+
+def _rule_features(frame: pd.DataFrame, ruleset: rules.RuleSet, settings: Settings) -> np.ndarray:
+    """The rule judge's verdict (one-hot) and the rules that fired (multi-hot: a response several
+    speakers share names one rule per part, after "speakers:"), read from its rationales. Run on
+    large blocks: the rule judge is several times faster per text on 10,000 texts than on a few hundred."""
+    found, why = rules.label_texts(ruleset, frame["response"].tolist(), frame["prompt"].tolist())
+    names = pd.Index(_rule_names(ruleset))
     dense = np.zeros((len(found), len(names) + len(labels.LABELS)))
-    rows = np.arange(len(found))
-    dense[rows[fired >= 0], fired[fired >= 0]] = settings.rule_weight
-    dense[rows, len(names) + verdict] = settings.rule_weight
+    for row, rationale in enumerate(why):
+        fired = names.get_indexer(_RULE_NAME.findall(rationale))
+        dense[row, fired[fired >= 0]] = settings.rule_weight
+    verdict = pd.Index(labels.LABELS).get_indexer(found)
+    dense[np.arange(len(found)), len(names) + verdict] = settings.rule_weight
     return dense
 
 
 def features(frame: pd.DataFrame, ruleset: rules.RuleSet, settings: Settings) -> _Raw:
     """Everything the judge reads about a chunk of (prompt, response) rows."""
-    return _featurize(frame, settings, _rule_features(frame["response"], ruleset, settings))
+    return _featurize(frame, settings, _rule_features(frame, ruleset, settings))
 
 
 def _rule_names(ruleset: rules.RuleSet) -> list[str]:
-    return [rule.name for rule in ruleset.rules] + [ruleset.default_rule]
+    return [rule.name for rule in ruleset.rules] + [ruleset.default_rule, "speakers"]
 
 
 @dataclass
@@ -149,6 +157,31 @@ class Model:
     dense_weights: np.ndarray  # (dense features, folds * (classes - 1))
     intercepts: np.ndarray  # (folds * (classes - 1),)
     out_of_fold: pd.DataFrame = field(repr=False)  # verdicts for the training responses
+    reference: str = "human"  # whose labels it learnt: the majority ("human") or one annotator's
+
+    # The batch-judge interface the run orchestrator calls (runs/orchestrator.py).
+    family = "learned"  # the judges table's kind
+
+    @property
+    def config(self) -> dict:
+        return {"reference": self.reference, "labels": len(self.out_of_fold), "classes": list(self.classes),
+                "folds": self.folds, "rules": self.ruleset.judge_name, "settings": asdict(self.settings)}
+
+    def label_items(self, items: list[dict]) -> list[dict]:
+        """Verdict fields for items with ``response_id``, ``prompt`` and ``response``, in order: the
+        label, its probability, the class probabilities (JSON, as raw output) and a rationale that
+        says whether the verdict is out-of-fold."""
+        frame = pd.DataFrame({key: [item.get(key) for item in items] for key in ("response_id", "prompt", "response")})
+        verdicts = self.label(frame)
+        columns = [f"p_{c}" for c in self.classes]
+        out = []
+        for row, probs in zip(verdicts.itertuples(index=False), verdicts[columns].to_numpy().tolist()):
+            how = (f"out-of-fold: fold {row.fold + 1} of {self.folds}" if not pd.isna(row.fold)
+                   else f"average of {self.folds} fold models")
+            out.append(dict(label=row.label, probability=float(row.probability),
+                            rationale=f"p={row.probability:.2f}, {how}, {len(self.out_of_fold)} human labels",
+                            raw_output=json.dumps(dict(zip(self.classes, (round(p, 6) for p in probs))))))
+        return out
 
     def probabilities(self, raw: _Raw) -> np.ndarray:
         """(responses, classes): the fold models' probabilities, averaged."""
@@ -175,7 +208,7 @@ class Model:
         folds = pd.array([pd.NA] * len(block), dtype="Int64")
         fresh = block[~trained]
         if len(fresh):
-            rule_features = _rule_features(fresh["response"], self.ruleset, self.settings)
+            rule_features = _rule_features(fresh, self.ruleset, self.settings)
             probs[~trained] = np.concatenate([
                 self.probabilities(_featurize(fresh.iloc[a:b], self.settings, rule_features[a:b]))
                 for a, b in _chunk_bounds(fresh["response"], self.settings.max_chars)])
