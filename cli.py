@@ -270,19 +270,22 @@ def _prompt_agreement(ctx, dataset: str, rule: str, reference: str, as_json: boo
 @cli.command()
 @click.option("--source", default="human", show_default=True,
               help="judge:NAME (a judge's labels; NAME may be a unique prefix), human (majority labels, or the "
-                   "adjudicator's final label) or corrected:NAME (PPI).")
+                   "adjudicator's final label), corrected:NAME (PPI) or active:NAME (PPI with the suggested "
+                   "batches' labels weighted by 1 / pi).")
 @selection_options()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def report(ctx, source, selection, as_json):
     """Benchmark figures per model: CoCoNot compliance, OR-Bench rejection, XSTest compliance/refusal."""
     from analysis import benchmarks
-    from store import adjudication, names
+    from store import adjudication, names, suggestions
 
     db = open_db(ctx, readonly=True)
     kind, judge = benchmarks.parse_source(source)
     source = f"{kind}:{names.resolve_judge(db, judge, missing_ok=True)}" if judge else source
-    _echo(benchmarks.report(*_frames(ctx, selection), source, final=adjudication.finals_frame(db)), as_json)
+    batches = suggestions.batches_frame(db) if kind == "active" else None
+    _echo(benchmarks.report(*_frames(ctx, selection), source, final=adjudication.finals_frame(db), batches=batches),
+          as_json)
 
 
 @cli.command()
@@ -469,10 +472,14 @@ def _finish(run_id, progress, what, price_in=None, price_out=None):
 
 
 @cli.command()
-@click.option("--judge", "spec", required=True, help="rules, coconot, three-class, or a template FILE.")
+@click.option("--judge", "spec", required=True,
+              help="rules, learned (trained on the human labels), coconot, three-class, or a template FILE.")
 @click.option("--model", help="The judging LLM (LLM judges).")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False, exists=True),
-              help="Rules file for --judge rules (default: judges/rules.toml).")
+              help="Rules file for --judge rules (default: judges/rules.toml); --judge learned reads its verdicts.")
+@click.option("--reference", default="human", show_default=True,
+              help="--judge learned: learn 'human' (each response's majority label; ties left out) or one "
+                   "annotator's labels.")
 @click.option("--structured", type=click.Choice(["auto", "json_schema", "json_object", "format", "off"]),
               default="auto", show_default=True,
               help="How an LLM judge asks for its verdict as JSON: auto learns it from the endpoint's first answer "
@@ -485,14 +492,21 @@ def _finish(run_id, progress, what, price_in=None, price_out=None):
 @_run_options
 @_spend_options
 @click.pass_context
-def judge(ctx, spec, model, rules_file, structured, relearn, selection, base_url, api_key_env, concurrency, rpm,
-          processes, timeout, retries, limit, batch, poll_every, dry_run, price_in, price_out):
-    """Judge every response in the selection that this judge has not judged yet (resumable)."""
+def judge(ctx, spec, model, rules_file, reference, structured, relearn, selection, base_url, api_key_env, concurrency,
+          rpm, processes, timeout, retries, limit, batch, poll_every, dry_run, price_in, price_out):
+    """Judge every response in the selection that this judge has not judged yet (resumable). The
+    learned judge is trained first; on the responses it learnt from its verdicts are out-of-fold."""
     import judges
     from runs import Endpoint, orchestrator
     from store import endpoints
 
-    chosen = judges.load(spec, model=model, rules_file=rules_file, structured=structured)
+    if spec == "learned":
+        from runs import learned
+
+        chosen = learned.train(open_db(ctx), reference, rules_file=rules_file)
+        click.echo(f"{chosen.name}: trained on {len(chosen.out_of_fold)} human labels ({', '.join(chosen.classes)})")
+    else:
+        chosen = judges.load(spec, model=model, rules_file=rules_file, structured=structured)
     if relearn and model:
         endpoints.forget(open_db(ctx), Endpoint(base_url).url, model)
     if dry_run:
@@ -519,6 +533,30 @@ def _parsed_share(ctx, run_id):
     if total:
         click.echo(f"judge {name}: {total - unparsed} of {total} verdicts parsed, {unparsed} unparsed "
                    f"({unparsed / total:.1%})")
+
+
+@cli.command()
+@click.option("--n", "size", default=50, show_default=True, type=click.IntRange(min=1), help="Responses to draw.")
+@click.option("--judge", help="Learned judge whose uncertainty to favour (default: the newest).")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed of the draw (default: a fresh one, recorded).")
+@selection_options()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def suggest(ctx, size, judge, seed, selection, as_json):
+    """Draw and record the next batch to label, most informative first: a random sample favouring
+    the learned judge's uncertainty, spread over models and categories, with each response's
+    inclusion probability pi kept so corrected rates stay unbiased. The Review page's "most
+    informative first" queue walks the same batches."""
+    from analysis.jsonable import jsonable
+    from runs import learned
+    from store.runs import resolve_judge
+
+    db = open_db(ctx)
+    batch = learned.suggest(db, selection, size, resolve_judge(db, judge) if judge else None, seed)
+    if as_json:
+        click.echo(json.dumps(jsonable(batch), indent=2))
+        return
+    click.echo(batch.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
 
 
 @cli.command()

@@ -13,14 +13,18 @@ it is left out of the denominator and counted in ``unparsed``. ``human`` uses th
 on reviewed items (ties left out), with a Wilson interval. ``corrected:NAME`` is the
 prediction-powered estimate (see ``analysis.rates``): unparsed verdicts are predicted as the judge's
 own parsed rate in that slice, which keeps the estimate unbiased (the rectifier absorbs any fixed
-prediction rule) without pretending to know the answer.
+prediction rule) without pretending to know the answer. ``active:NAME`` corrects the same way with
+only the labels of suggested batches ("most informative first", analysis/active.py), each weighted
+by 1 / its inclusion probability (``rates.ipw``): valid although the batches favoured uncertain
+responses, which ``corrected:`` would take for a uniform sample. For a learned judge both are
+cross-fitted (its verdicts on labelled responses are out-of-fold).
 """
 
 import numpy as np
 import pandas as pd
 
 import labels
-from analysis import bootstrap, humans, rates
+from analysis import active, bootstrap, humans, rates
 from errors import UserError
 
 COCONOT = ("coconot-original", "coconot-contrast")  # the two sets CoCoNot reports
@@ -32,19 +36,22 @@ COLUMNS = ["estimate", "lo", "hi", "n", "reviewed", "unparsed", "few"]
 
 
 def parse_source(source: str) -> tuple[str, str | None]:
-    """"judge:NAME" | "human" | "corrected:NAME" -> (kind, judge)."""
+    """"judge:NAME" | "human" | "corrected:NAME" | "active:NAME" -> (kind, judge)."""
     kind, _, judge = source.partition(":")
     if kind == "human" and not judge:
         return kind, None
-    if kind in ("judge", "corrected") and judge:
+    if kind in ("judge", "corrected", "active") and judge:
         return kind, judge
-    raise UserError(f"unknown source {source!r}; use judge:NAME, human or corrected:NAME")
+    raise UserError(f"unknown source {source!r}; use judge:NAME, human, corrected:NAME or active:NAME")
 
 
 def items(responses: pd.DataFrame, verdicts: pd.DataFrame, annotations: pd.DataFrame,
-          judge: str | None, final: pd.DataFrame | None = None) -> pd.DataFrame:
+          judge: str | None, final: pd.DataFrame | None = None,
+          batches: pd.DataFrame | None = None) -> pd.DataFrame:
     """Responses with the judge's label (``judge_label``, NaN when unjudged) and the human reference
-    (``human``: the majority or the adjudicator's final label; NaN when unreviewed or tied)."""
+    (``human``: the majority or the adjudicator's final label; NaN when unreviewed or tied); with
+    ``batches`` (store.suggestions.batches_frame), each label's ``weight``
+    (analysis.active.label_weights; 0 for a response no batch drew, or tied)."""
     out = responses.copy()
     if judge is not None:
         if judge not in set(verdicts["judge"]):
@@ -56,7 +63,11 @@ def items(responses: pd.DataFrame, verdicts: pd.DataFrame, annotations: pd.DataF
         out["judge_label"] = None
     ref = humans.reference(annotations, final=final)
     ref = ref.loc[~ref["tie"], ["response_id", "reference"]].rename(columns={"reference": "human"})
-    return out.merge(ref, on="response_id", how="left")
+    out = out.merge(ref, on="response_id", how="left")
+    if batches is not None:
+        weights = active.label_weights(batches)
+        out["weight"] = out["response_id"].map(weights).fillna(0.0).where(out["human"].notna(), 0.0)
+    return out
 
 
 def _hits(values: pd.Series, hit: set) -> pd.Series:
@@ -79,11 +90,17 @@ def rate_table(frame: pd.DataFrame, keys: list[str], hit: set, kind: str) -> pd.
     f["prediction"] = f["judge_hit"].fillna(groups["judge_hit"].transform("mean")).where(f["judged"] == 1)
     f["rectifier"] = (f["human_hit"] - f["prediction"])
     f["prediction_sq"], f["rectifier_sq"] = f["prediction"] ** 2, f["rectifier"] ** 2
+    if kind == "active":  # psi = f + w (human - f): the inverse-probability-weighted correction
+        weighted = frame["weight"] * f["rectifier"].fillna(0.0)
+        f["psi"] = (f["prediction"] + weighted).where(f["judged"] == 1)
+        f["psi_sq"], f["drawn"] = f["psi"] ** 2, (frame["weight"] > 0).astype(int)
     s = f.groupby(keys, dropna=False, sort=True).agg(
         judged=("judged", "sum"), unparsed=("unparsed", "sum"), judge_n=("judge_hit", "count"),
         judge_hits=("judge_hit", "sum"), human_n=("human_hit", "count"), human_hits=("human_hit", "sum"),
         pred_n=("prediction", "count"), pred_sum=("prediction", "sum"), pred_sq=("prediction_sq", "sum"),
         rect_n=("rectifier", "count"), rect_sum=("rectifier", "sum"), rect_sq=("rectifier_sq", "sum"),
+        **({"psi_sum": ("psi", "sum"), "psi_sq": ("psi_sq", "sum"), "drawn": ("drawn", "sum")}
+           if kind == "active" else {}),
     ).reset_index()
     if kind == "judge":
         est, lo, hi = rates.wilson(s["judge_hits"], s["judge_n"])
@@ -91,6 +108,9 @@ def rate_table(frame: pd.DataFrame, keys: list[str], hit: set, kind: str) -> pd.
     elif kind == "human":
         est, lo, hi = rates.wilson(s["human_hits"], s["human_n"])
         n, reviewed, few = s["human_n"], s["human_n"], s["human_n"] < bootstrap.MIN_ITEMS
+    elif kind == "active":
+        est, lo, hi = rates.ipw(s["pred_n"], s["psi_sum"], s["psi_sq"])
+        n, reviewed, few = s["pred_n"], s["drawn"], s["drawn"] < bootstrap.MIN_ITEMS
     else:
         est, lo, hi = rates.ppi(s["pred_n"], s["pred_sum"], s["pred_sq"], s["rect_n"], s["rect_sum"], s["rect_sq"])
         n, reviewed, few = s["pred_n"], s["rect_n"], s["rect_n"] < bootstrap.MIN_ITEMS
@@ -108,11 +128,14 @@ def coconot_set(dataset: str) -> str | None:
 
 
 def report(responses: pd.DataFrame, verdicts: pd.DataFrame, annotations: pd.DataFrame, source: str,
-           final: pd.DataFrame | None = None) -> dict:
+           final: pd.DataFrame | None = None, batches: pd.DataFrame | None = None) -> dict:
     """{"source", "coconot", "preference", "orbench", "xstest"}: one tidy frame per benchmark; rates
-    are shares (0-1). ``final``: adjudicators' final labels (humans.reference)."""
+    are shares (0-1). ``final``: adjudicators' final labels (humans.reference); ``active:NAME``
+    needs ``batches`` (store.suggestions.batches_frame)."""
     kind, judge = parse_source(source)
-    frame = items(responses, verdicts, annotations, judge, final)
+    if kind == "active" and batches is None:
+        raise UserError("active:NAME needs the suggested batches and their inclusion probabilities")
+    frame = items(responses, verdicts, annotations, judge, final, batches if kind == "active" else None)
 
     sets = frame["dataset"].map(coconot_set)
     coconot = frame[sets.notna()].assign(dataset=sets[sets.notna()])

@@ -84,6 +84,17 @@ def verdicts_frame(db: sqlite_utils.Database, judge: str | None = None,
     return frame.sort_values("response_id", kind="stable").reset_index(drop=True)
 
 
+def texts(db: sqlite_utils.Database, response_ids: list[int]) -> pd.DataFrame:
+    """response_id, prompt, response (the texts) of the given responses, in id order."""
+    chunks = [pd.read_sql_query(f"""SELECT r.id AS response_id, p.text AS prompt, r.text AS response
+                                    FROM responses r JOIN prompts p ON p.id = r.prompt_id
+                                    WHERE r.id IN ({', '.join('?' * len(part))})""", db.conn, params=part)
+              for part in (response_ids[i:i + 500] for i in range(0, len(response_ids), 500))]
+    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=["response_id", "prompt",
+                                                                                        "response"])
+    return frame.sort_values("response_id", kind="stable").reset_index(drop=True)
+
+
 def annotations_frame(db: sqlite_utils.Database, history: bool = False) -> pd.DataFrame:
     """Human labels: id, response_id, annotator, label, note, undoes, created_at. By default only each
     annotator's current label; ``history=True`` gives every row ever written (withdrawals included)."""

@@ -429,3 +429,35 @@ def m008_team_review(db: sqlite_utils.Database):
     for event in ("INSERT", "UPDATE", "DELETE"):
         db.execute(f"CREATE TRIGGER display_names_{event.lower()}_counts AFTER {event} ON display_names "
                    "BEGIN UPDATE edit_counter SET n = n + 1; END")
+
+
+@migrations()
+def m009_learned_judge(db: sqlite_utils.Database):
+    """The learned judge and its review queue (issue 15). ``verdicts.probability``: the probability
+    a judge gives its own label (the learned judge; NULL for judges without one). A suggested batch
+    ("most informative first") is a random sample of responses whose inclusion probabilities are
+    known; ``suggestions.pi`` keeps each one, because corrected rates weight every label from a
+    batch by 1 / pi (analysis/active.py). Whether a suggestion has been labelled is read from the
+    labels, never stored."""
+    db.executescript(f"""
+    ALTER TABLE verdicts ADD COLUMN probability REAL;
+
+    CREATE TABLE suggestion_batches (
+        id INTEGER PRIMARY KEY,
+        judge TEXT,                       -- the learned judge whose probabilities weighted the draw; NULL: none
+        n INTEGER NOT NULL,               -- responses drawn
+        pool INTEGER NOT NULL,            -- responses they were drawn from (the selection)
+        seed INTEGER NOT NULL,
+        selection TEXT NOT NULL DEFAULT '{{}}',
+        created_by TEXT,
+        created_at TEXT NOT NULL DEFAULT {_NOW}
+    );
+    CREATE TABLE suggestions (
+        batch_id INTEGER NOT NULL REFERENCES suggestion_batches (id),
+        position INTEGER NOT NULL,        -- the order to review them in (random)
+        response_id INTEGER NOT NULL REFERENCES responses (id),
+        pi REAL NOT NULL CHECK (pi > 0 AND pi <= 1),
+        PRIMARY KEY (batch_id, position)
+    );
+    CREATE INDEX suggestions_response ON suggestions (response_id);
+    """)

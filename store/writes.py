@@ -87,7 +87,7 @@ def ensure_judge(db: sqlite_utils.Database, name: str, kind: str, config: dict |
 
 
 _VERDICT_COLUMNS = ("response_id", "judge_id", "label", "rationale", "raw_output", "latency_ms",
-                    "prompt_tokens", "completion_tokens")
+                    "prompt_tokens", "completion_tokens", "probability")
 
 
 def add_verdicts(db: sqlite_utils.Database, rows: Iterable[dict]) -> int:
