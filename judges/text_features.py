@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
 from judges import overlap, rules
 from judges.rules import _QUOTES
 
