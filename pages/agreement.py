@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import agreement, bootstrap, humans
+from errors import UserError
 from store.selection import Selection
 from ui import cached, charts, display, moderator_agreement, shell
 from words import count
@@ -131,6 +132,26 @@ else:
                           f"{figure}_by_{by}_{judge}", "by")
         with st.expander(f"Every figure by {by}"):
             charts.show_table(per, f"agreement_by_{by}_{judge}", "by-table")
+
+if judge.startswith("learned:"):
+    st.subheader("Learning curve")
+    st.caption("The learned judge's verdicts on the labels it learnt from are out-of-fold, so the figures above "
+               "are out-of-sample. Here it is trained on growing random subsets of the labels and scored on the "
+               "labels it did not see: where the line flattens, more labels stop helping.")
+    if st.toggle("Show the learning curve", key="agreement_curve", help="Trains a few models: a few seconds."):
+        try:
+            points = cached.learning_curve(key, reference)
+        except UserError as exc:
+            st.info(str(exc), icon=":material/info:")
+        else:
+            if points.empty:
+                st.info(f"Too few labels for a curve: it needs at least {25 + bootstrap.MIN_ITEMS}.",
+                        icon=":material/info:")
+            else:
+                curve_figure = "binary_kappa" if st.toggle("Refusal vs compliance", key="agreement_curve_binary") \
+                    else "kappa"
+                charts.show_chart(charts.learning_curve(points, curve_figure, "Kappa against labels"),
+                                  "learning_curve", "curve")
 
 st.subheader("Do the humans agree?")
 people = overview["humans"]

@@ -11,7 +11,8 @@ buttons fit on the screen (ui/layout.py; long texts scroll inside their card).
 import streamlit as st
 
 from errors import UserError
-from store import adjudication, categories, discussion, review, writes
+from runs import learned
+from store import adjudication, categories, discussion, review, suggestions, writes
 from ui import auth, cached, diff, filters, layout, session, shell, teams
 from ui import review_state as keys
 from ui.badges import expected_badge, label_text
@@ -48,7 +49,15 @@ with st.sidebar.expander("Team queue", icon=":material/groups:"):
                               help="Only responses with fewer than k human labels are handed out.")
     blind = st.toggle("Blind labelling", key=keys.BLIND,
                       help="Hide the judges and other reviewers until you have labelled a response.")
-    sample = st.toggle("Random sample order", key=keys.SAMPLE,
+    informative = st.toggle("Most informative first", key=keys.INFORMATIVE,
+                            help="Hands out suggested batches: random samples that favour the responses the "
+                                 "learned judge is least sure of, spread over models and categories, drawn with "
+                                 "known probabilities so corrected figures stay unbiased (Results: active).")
+    if informative:
+        st.button("Draw the next 50", key="rv_draw", icon=":material/casino:", on_click=lambda: draw_batch(50),
+                  disabled=auth.why_not("reviewer") is not None,
+                  help="`python cli.py suggest --n 50` draws the same way from the command line.")
+    sample = st.toggle("Random sample order", key=keys.SAMPLE, disabled=informative,
                        help="Seeded uniform random order: what you label is a simple random sample "
                             "of the filter (needed for prediction-powered estimates).")
     sample_seed = st.number_input("Sample seed", 0, key=keys.SAMPLE_SEED, step=1) if sample else 0
@@ -58,7 +67,19 @@ with st.sidebar.expander("Display", icon=":material/visibility:"):
     st.toggle("Show exact characters (no markdown)", key=keys.PLAIN)
 filters.progress(selection, progress_slot)
 me = session.reviewer()
-queue_settings = (int(overlap), bool(sample), int(sample_seed)) if queue else None
+queue_settings = (int(overlap), bool(sample), int(sample_seed), bool(informative)) if queue else None
+
+
+def draw_batch(n: int) -> None:
+    """Draw and record the next suggested batch from the filter (the same call as ``cli.py suggest``)."""
+    try:
+        batch = learned.suggest(session.db(), selection, n, actor=session.reviewer())
+    except UserError as exc:
+        state.flash("error", f"No batch drawn: {exc}")
+        return
+    state.flash("info", f"Batch {batch['batch'].iloc[0]} drawn: {len(batch)} responses, "
+                        f"{int((~batch['labelled']).sum())} to label.")
+    state.queue_key = None  # hand out from the new batch
 
 
 def save_and_next() -> None:
@@ -170,10 +191,14 @@ can_label = me is not None and not blocked
 # --- navigation --------------------------------------------------------------------------------
 with st.container(horizontal=True, vertical_alignment="center"):
     if queue:
-        left = cached.queue_left(selection, me, int(overlap))
         st.button("Back", icon=":material/chevron_left:", key="rv_queue_back", shortcut="P",
                   on_click=state.queue_back, disabled=not state.visited)
-        st.markdown(f"**Queue** · {count(left, 'response')} left for you (k = {int(overlap)})")
+        if informative:  # not cached: drawing a batch does not change the store's change token
+            st.markdown(f"**Queue** · most informative first · {suggestions.suggested_left(db, selection):,} "
+                        "suggested responses left to label")
+        else:
+            left = cached.queue_left(selection, me, int(overlap))
+            st.markdown(f"**Queue** · {count(left, 'response')} left for you (k = {int(overlap)})")
     else:
         total = cached.count_items(selection)
         inside = cached.contains(selection, item.prompt_id)

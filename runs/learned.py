@@ -14,27 +14,42 @@ import secrets
 import numpy as np
 import pandas as pd
 
-from analysis import active, humans
+from analysis import active, humans, learning_curve
 from judges import learned, rules
 from store import reads, suggestions
 from store.selection import Selection
 
 
-def train(db, reference: str = humans.HUMAN, settings: learned.Settings = learned.Settings(),
-          rules_file=None) -> learned.Model:
-    """A learned judge trained on every labelled response's reference label (the majority of its
-    annotators, ties left out, or one annotator's label): the CLI's ``judge --judge learned`` and
-    the Run page call this, then ``orchestrator.judge``."""
+def labelled(db, reference: str = humans.HUMAN) -> pd.DataFrame:
+    """Every labelled response with its reference label (the majority of its annotators, ties left
+    out, or one annotator's label): response_id, prompt, response, label."""
     reference_labels = humans.reference(reads.annotations_frame(db), reference)
     known = reference_labels[~reference_labels["tie"]]
     if known.empty:
         raise learned.LabelsError("learned judge: there are no human labels to learn from yet; label some "
                                   "responses on the Review page (or import labelled responses)")
-    train_frame = reads.texts(db, known["response_id"].astype(int).tolist()).merge(
+    return reads.texts(db, known["response_id"].astype(int).tolist()).merge(
         known[["response_id", "reference"]].rename(columns={"reference": "label"}), on="response_id")
-    model = learned.fit(train_frame, settings, rules.load_rules(rules_file))
+
+
+def train(db, reference: str = humans.HUMAN, settings: learned.Settings = learned.Settings(),
+          rules_file=None) -> learned.Model:
+    """A learned judge trained on every labelled response's reference label: the CLI's ``judge
+    --judge learned`` calls this, then ``orchestrator.judge``."""
+    model = learned.fit(labelled(db, reference), settings, rules.load_rules(rules_file))
     model.reference = reference
     return model
+
+
+def curve(db, reference: str = humans.HUMAN, settings: learned.Settings = learned.Settings()) -> pd.DataFrame:
+    """The learned judge's learning curve on the team's labels (analysis/learning_curve.py): kappa
+    with its interval against the number of labels, each point scored on labels it never saw."""
+    ruleset = rules.load_rules()
+
+    def predict(train_frame: pd.DataFrame, test: pd.DataFrame):
+        return learned.fit(train_frame, settings, ruleset).label(test)["label"]
+
+    return learning_curve.learning_curve(labelled(db, reference), predict)
 
 
 def uncertainty(pool: pd.DataFrame) -> np.ndarray:

@@ -125,3 +125,39 @@ def test_suggest_without_a_judge_is_uniform_and_spread_and_batches_feed_the_acti
     # Uniform draws make the weighted correction the plain prediction-powered one.
     uniform = benchmarks.rate_table(frame, ["model"], set(labels.REFUSALS), "corrected")
     assert np.allclose(table["estimate"], uniform["estimate"], atol=0.02)
+
+
+def test_review_page_hands_out_the_suggested_batch_most_informative_first(db, db_path, monkeypatch):
+    from tests.test_review_page import _app, _text
+
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))
+    fill(db, labelled=0)
+    at = _app(db_path, rv_queue_mode=True, rv_informative=True)
+    assert "No suggested response is left in this filter" in _text(at) + "".join(i.value for i in at.info)
+    at.button(key="rv_draw").click().run()
+    assert not at.exception, at.exception
+    batch = suggestions.batches_frame(db)
+    assert len(batch) == 50 and batch["batch"].nunique() == 1
+    first = batch["response_id"].iloc[0]
+    assert at.session_state["rv_focus"] == first  # the batch's first response, in its review order
+    assert "50 suggested responses left to label" in _text(at)
+    at.button(key=f"rv_label_{first}_full_refusal").click().run()
+    assert "49 suggested responses left to label" in _text(at)
+
+
+def test_agreement_page_shows_the_learned_judges_learning_curve(db, db_path, monkeypatch):
+    from tests.test_review_page import _app
+
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))
+    fill(db)
+    judge = learned_runs.train(db)
+    orchestrator.judge(db, judge, Selection())
+    points = learned_runs.curve(db)
+    assert points["labels"].tolist() == [25, 50, 100, 200]
+    assert points["evaluated"].tolist() == [215, 190, 140, 40]
+    assert points["kappa"].iloc[-1] > points["kappa"].iloc[0] > 0
+    at = _app(db_path, page="pages/agreement.py", agreement_judge=judge.name)
+    at.toggle(key="agreement_curve").set_value(True).run()
+    assert not at.exception, at.exception
+    assert any("Learning curve" in h.value for h in at.subheader)
+    assert "png-curve" in [b.key for b in at.get("download_button")]

@@ -143,6 +143,14 @@ def disagreements(key: tuple, selection: Selection, judge: str, reference: str):
     return agreement.disagreements(agreement.pairs(responses, verdicts[verdicts["judge"] == judge], ref))
 
 
+@st.cache_data(max_entries=8, show_spinner="Training the learned judge on growing sets of labels...")
+def learning_curve(key: tuple, reference: str):
+    """The learned judge's learning curve; ``key`` is ``token()`` (new labels, new curve)."""
+    from runs import learned
+
+    return learned.curve(session.db(), reference)
+
+
 @st.cache_data(max_entries=32, show_spinner="Computing benchmark figures...")
 def report(key: tuple, source: str) -> dict:
     return benchmarks.report(*frames(), source, final=team_frames(key)[0])

@@ -82,6 +82,22 @@ def rate_bars(frame: pd.DataFrame, by: str, series: str, title: str = "") -> alt
     return (bars + whiskers).properties(height=60 + 22 * rows, width="container")
 
 
+def learning_curve(curve: pd.DataFrame, figure: str, title: str = "") -> alt.Chart:
+    """Kappa (``figure``) against the number of labels trained on, with the 95% interval as a band:
+    where the line flattens, more labels stop helping."""
+    sizes = [int(curve["labels"].min()), int(curve["labels"].max())]
+    base = alt.Chart(curve, title=title).encode(x=alt.X("labels:Q", title="human labels trained on (log scale)",
+                                                        scale=alt.Scale(type="log", domain=sizes, nice=False),
+                                                        axis=alt.Axis(values=curve["labels"].tolist())))
+    band = base.mark_area(opacity=0.25).encode(y=alt.Y(f"{figure}_lo:Q", title=figure.replace("_", " ")),
+                                               y2=f"{figure}_hi:Q")
+    line = base.mark_line(point=True).encode(
+        y=f"{figure}:Q", tooltip=["labels", "evaluated", alt.Tooltip(f"{figure}:Q", format=".3f"),
+                                  alt.Tooltip(f"{figure}_lo:Q", format=".3f"),
+                                  alt.Tooltip(f"{figure}_hi:Q", format=".3f")])
+    return (band + line).properties(height=260, width="container")
+
+
 def _low(frame: pd.DataFrame, column: str) -> float:
     values = frame[f"{column}_lo"].dropna()
     return float(values.min()) if len(values) else 0.0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from store import review, writes
+from store import review, suggestions, writes
 from store.selection import Selection
 from ui import display
 from ui.badges import label_text
@@ -26,10 +26,10 @@ from ui.display import inert_markdown
 STATE = "rv_state"
 FOCUS = "rv_focus"  # the focus radio
 QUEUE_MODE, OVERLAP, BLIND = "rv_queue_mode", "rv_overlap", "rv_blind"
-SAMPLE, SAMPLE_SEED = "rv_sample", "rv_sample_seed"
+SAMPLE, SAMPLE_SEED, INFORMATIVE = "rv_sample", "rv_sample_seed", "rv_informative"
 HIDE_SENSITIVE, PLAIN = "rv_hide_sensitive", "rv_plain"
 JUMP, COMPARE, NAME = "rv_jump", "rv_compare", "rv_name"
-PAGE_KEYS = (QUEUE_MODE, OVERLAP, BLIND, SAMPLE, SAMPLE_SEED, HIDE_SENSITIVE, PLAIN)  # kept across pages
+PAGE_KEYS = (QUEUE_MODE, OVERLAP, BLIND, SAMPLE, SAMPLE_SEED, INFORMATIVE, HIDE_SENSITIVE, PLAIN)  # kept across pages
 
 
 def note_key(response_id: int) -> str:
@@ -106,12 +106,18 @@ class ReviewState:
 
     # -- the team queue ------------------------------------------------------------------------------
     def take_from_queue(self, db, selection: Selection, reviewer: str, settings: tuple) -> None:
-        """The next response for ``reviewer``; ``settings`` = (overlap, random sample, seed)."""
-        overlap, sample, seed = settings
-        nxt = review.queue_next(db, selection, reviewer, overlap, sample, seed, self.skipped)
+        """The next response for ``reviewer``; ``settings`` = (overlap, random sample, seed, most
+        informative first). Most informative first walks the suggested batches (store.suggestions)."""
+        overlap, sample, seed, informative = settings
+        if informative:
+            nxt = suggestions.next_suggested(db, selection, reviewer, self.skipped)
+        else:
+            nxt = review.queue_next(db, selection, reviewer, overlap, sample, seed, self.skipped)
         self.queue_key = (selection, reviewer, *settings)
         if nxt is None:
-            self.flash("info", "The queue is empty for you: every response in this filter has its reviewers.")
+            self.flash("info", "No suggested response is left in this filter: draw the next batch (Team queue)."
+                       if informative else
+                       "The queue is empty for you: every response in this filter has its reviewers.")
             self.open(None)
             return
         if self.prompt is not None:
