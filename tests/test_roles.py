@@ -39,6 +39,29 @@ def test_a_viewer_cannot_label_or_undo_and_no_row_is_added(db):
     assert _annotations(db) == before
 
 
+def test_a_viewer_cannot_start_a_judging_or_generation_run_in_the_store(db, monkeypatch):
+    """Judging and generation writes are role-checked in the store, not only by the Run page's
+    button: the orchestrator passes the app's user to the store, which refuses a viewer before it
+    registers a judge or starts a run."""
+    from judges import load
+    from judges.generate import Generator
+    from runs import Endpoint, orchestrator
+
+    rid = _response(db)
+    writes.add_annotation(db, rid, "ann", "full_refusal")
+    users.set_role(db, "val", "viewer", by="ann")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    tables = lambda: [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("judges", "runs", "verdicts")]  # noqa: E731
+    before = tables()
+    with pytest.raises(users.RoleError, match="val has the viewer role"):
+        orchestrator.judge(db, load("rules"), actor="val")
+    with pytest.raises(users.RoleError, match="val has the viewer role"):
+        orchestrator.generate(db, Generator("m"), endpoint=Endpoint("http://127.0.0.1:9/v1"), actor="val")
+    assert tables() == before
+    run_id, progress = orchestrator.judge(db, load("rules"), actor="ann")  # a reviewer (here admin) may
+    assert progress.done == 1
+
+
 def test_a_reviewer_can_label_and_undo(db):
     rid = _response(db)
     users.set_role(db, "ann", "admin")
