@@ -157,8 +157,9 @@ with st.container(horizontal=True, vertical_alignment="center"):
         st.markdown(f"Prompt **{where}** of **{total:,}**" + ("" if inside else " · *outside the filter*"))
         st.button("Next", icon=":material/chevron_right:", key="pr_next",
                   on_click=lambda: state.step(session.db(), selection, status, 1))
-    st.button("Save and next", icon=":material/done_all:", type="primary", key="pr_save_next", shortcut="N",
-              on_click=save_and_next)
+    can_label = me is not None and not blocked  # as on the Review page: primary only with something to save
+    st.button("Save and next" if can_label else "Next prompt", icon=":material/done_all:",
+              type="primary" if can_label else "secondary", key="pr_save_next", shortcut="N", on_click=save_and_next)
 
 # --- the prompt --------------------------------------------------------------------------------
 hidden = (ss[keys.HIDE_SENSITIVE] and item.prompt_id not in state.revealed

@@ -59,7 +59,7 @@ def test_cli_trains_labels_everything_and_suggests_a_recorded_batch(db, db_path)
     again = run_cli(db_path, "judge", "--judge", "learned")  # same labels: the same judge, nothing left to do
     assert again.stdout.startswith(name) and "0 verdicts" in again.stdout
 
-    out = run_cli(db_path, "suggest", "--n", "30", "--dataset", "styles", "--json")
+    out = run_cli(db_path, "suggest", "--n", "30", "--dataset", "styles", "--json", "--seed", "7")  # a fixed draw
     assert out.returncode == 0, out.stderr
     batch = json.loads(out.stdout)
     assert len(batch) == 30 and len({b["response_id"] for b in batch}) == 30
@@ -70,6 +70,8 @@ def test_cli_trains_labels_everything_and_suggests_a_recorded_batch(db, db_path)
     # 70% of the responses are labelled, but a label teaches the judge nothing new there: they get
     # no uncertainty share and make far less than 70% of the batch.
     assert sum(b["labelled"] for b in batch) < 0.5 * 30 * 240 / len(frame)
+    pi = pd.DataFrame(batch).groupby("labelled")["pi"].mean()  # the same, whatever the seed: by design
+    assert pi[True] < pi[False]
 
 
 def test_out_of_fold_verdicts_are_what_agreement_measures(db):

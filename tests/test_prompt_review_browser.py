@@ -65,7 +65,7 @@ def test_thirty_prompts_labelled_with_the_keyboard_and_agreement_matches(app, pa
     texts = dict(db.execute("SELECT id, text FROM prompts"))
     by_source = {source: pid for pid, source in db.execute("SELECT id, source_id FROM prompts")}
     page.goto(f"{url}/prompt_review")
-    page.get_by_text("Save and next").wait_for()
+    page.locator(".st-key-pr_save_next button").wait_for()
     wait_idle(page)
     page.get_by_role("textbox", name="Who is labelling").fill("carol")
     page.get_by_role("textbox", name="Who is labelling").press("Enter")
