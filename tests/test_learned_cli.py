@@ -161,3 +161,16 @@ def test_agreement_page_shows_the_learned_judges_learning_curve(db, db_path, mon
     assert not at.exception, at.exception
     assert any("Learning curve" in h.value for h in at.subheader)
     assert "png-curve" in [b.key for b in at.get("download_button")]
+
+
+def test_stored_rule_verdicts_stand_in_for_judging_again(db):
+    """The learned judge reads the rule judge's stored verdicts (same rule file) instead of running
+    it again: the same probabilities either way."""
+    fill(db, labelled=120)
+    orchestrator.judge(db, learned_runs.rules.load_rules(), Selection())
+    judge = learned_runs.train(db)
+    assert len(judge.known_rules) == len(reads.responses_frame(db))
+    items = reads.texts(db, reads.responses_frame(db)["response_id"].tolist()[120:])
+    with_stored = judge.label(items)
+    judge.known_rules = None
+    pd.testing.assert_frame_equal(with_stored, judge.label(items))
