@@ -73,8 +73,8 @@ def curve_table(train, evaluate, ruleset, sets: int) -> dict:
 def binary_kappa(reference, judged) -> float:
     from analysis import confusion
 
-    k = len(labels.LABELS)
-    counts = confusion.counts(confusion.codes(reference, labels.LABELS), confusion.codes(judged, labels.LABELS), k)
+    counts = confusion.counts(confusion.codes(reference, confusion.THREE), confusion.codes(judged, confusion.THREE),
+                              len(confusion.THREE))
     return float(confusion.kappa(confusion.collapse(counts)))
 
 
@@ -162,7 +162,7 @@ def main():
         return
     ruleset = rules.load_rules()
     train, evaluate = load("responses_labeled_train.csv"), load("responses_labeled_evaluate.csv")
-    rule_found, _ = rules.label_texts(ruleset, evaluate["response"].tolist())
+    rule_found, _ = rules.label_texts(ruleset, evaluate["response"].tolist(), evaluate["prompt"].tolist())
     print(f"gptfuzz: {len(train):,} training responses, {len(evaluate):,} held-out; rule judge ({ruleset.judge_name}) "
           f"on the held-out file: kappa {binary_kappa(evaluate['label'], rule_found):.3f}")
     medians = curve_table(train, evaluate, ruleset, args.sets)

@@ -12,7 +12,8 @@ from analysis import benchmarks
 from ui import cached, charts, display, shell
 from words import count
 
-KINDS = {"judge": "A judge", "human": "Human labels", "corrected": "Judge corrected by humans"}
+KINDS = {"judge": "A judge", "human": "Human labels", "corrected": "Judge corrected by humans",
+         "active": "Corrected by suggested batches"}
 RATE = {"estimate": st.column_config.NumberColumn("rate", format="percent"),
         "lo": st.column_config.NumberColumn("95% low", format="percent"),
         "hi": st.column_config.NumberColumn("95% high", format="percent")}
@@ -61,6 +62,7 @@ st.title("Results")
 left, right = st.columns([2, 1])
 has = {"judge": bool(choices["judges"]), "human": bool(choices["annotators"])}
 has["corrected"] = has["judge"] and has["human"]
+has["active"] = has["corrected"] and cached.batches_labelled(key) > 0
 available = [k for k in KINDS if has[k]]
 if not available:
     st.info("No verdicts and no human labels yet: run a judge or label responses first.", icon=":material/info:")
@@ -79,6 +81,12 @@ if kind == "corrected":
             "intervals valid **only if the reviewed responses are a random sample** of each slice (the review "
             "queue can draw one); responses picked because they looked hard or disputed break that assumption.",
             icon=":material/functions:")
+elif kind == "active":
+    st.info("**Corrected by suggested batches**: the same correction, using only the labels of the review queue's "
+            "*most informative first* batches, each weighted by 1 / its probability of being drawn (active "
+            "statistical inference). Those batches favour responses the learned judge is unsure of, yet the "
+            "estimate stays unbiased because every probability is known. For a learned judge the correction is "
+            "cross-fitted: its verdicts on the labels it learnt from are out-of-fold.", icon=":material/functions:")
 elif kind == "human":
     st.caption("Majority human label on reviewed responses (an adjudicator's final label where the humans tie; "
                "unsettled ties left out); 95% Wilson intervals.")
