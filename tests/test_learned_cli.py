@@ -118,7 +118,7 @@ def test_suggest_without_a_judge_is_uniform_and_spread_and_batches_feed_the_acti
     assert rules_judge[1].status == "done"
     responses, verdicts, annotations = reads.analysis_frames(db)
     name = verdicts["judge"].iloc[0]
-    frame = benchmarks.items(responses, verdicts, annotations, name, suggestions.batches_frame(db))
+    frame = benchmarks.items(responses, verdicts, annotations, name, batches=suggestions.batches_frame(db))
     table = benchmarks.rate_table(frame, ["model"], set(labels.REFUSALS), "active")
     assert table["model"].tolist() == ["model-a", "model-b"] and table["estimate"].between(0, 1).all()
     assert table["reviewed"].sum() == 40 and (table["lo"] <= table["estimate"]).all()
