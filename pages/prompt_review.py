@@ -121,21 +121,12 @@ def undo() -> None:
     state.flash("success", f"Undid your {label_text(undone)} ({now}).")
 
 
-def set_name() -> None:
-    ss.reviewer = ss[keys.NAME]
-
-
 # --- which prompt is open ----------------------------------------------------------------------
 state.resolve(db, selection, status, st.query_params.get("prompt"), st.query_params.get("dataset", ""), me, k)
 for kind, text in state.take_flashes():
     getattr(st, kind)(text)
 
-blocked = auth.why_not("reviewer")
-if me is None and not auth.configured():
-    st.text_input("Your name: labels are recorded under it", key=keys.NAME, on_change=set_name,
-                  placeholder="type your name and press Enter")
-elif blocked:
-    st.info(blocked, icon=":material/lock:")
+blocked = auth.explain_labelling()
 if queue and me is None:
     st.stop()
 

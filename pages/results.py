@@ -68,7 +68,9 @@ if not available:
     st.info("No verdicts and no human labels yet: run a judge or label responses first.", icon=":material/info:")
     how_to_generate(sorted(stats))
     st.stop()
-kind = left.segmented_control("Figures from", available, format_func=KINDS.get, default=available[-1],
+# The judge's own figures first (what the benchmark reports); corrected figures are a deliberate
+# choice, as they mean something only once each slice has a random sample of reviewed responses.
+kind = left.segmented_control("Figures from", available, format_func=KINDS.get, default=available[0],
                               required=True)
 judge = right.selectbox("Judge", choices["judges"], disabled=kind == "human",
                         format_func=lambda j: shown["judge"].get(j, j)) if choices["judges"] else None

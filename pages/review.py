@@ -160,12 +160,7 @@ if flashes:
         for kind, text in flashes:
             getattr(st, kind)(text)
 
-blocked = auth.why_not("reviewer")
-if me is None and not auth.configured():
-    st.info("Type your name under **Who is labelling** in the sidebar to label; this browser keeps it.",
-            icon=":material/badge:")
-elif blocked:
-    st.info(blocked, icon=":material/lock:")
+blocked = auth.explain_labelling()
 if queue and me is None:
     st.stop()
 

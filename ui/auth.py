@@ -105,6 +105,19 @@ def why_not(needed: str) -> str | None:
     return None
 
 
+def explain_labelling() -> str | None:
+    """Say on the page why a label cannot be recorded yet: no name typed (pointing at the sidebar's
+    one name field, shared by every labelling page), or a role or read-only refusal. Returns the
+    refusal (None when labelling is allowed) for the page to disable its buttons with."""
+    blocked = why_not("reviewer")
+    if current_user() is None and not configured():
+        st.info("Type your name under **Who is labelling** in the sidebar to label; this browser keeps it.",
+                icon=":material/badge:")
+    elif blocked:
+        st.info(blocked, icon=":material/lock:")
+    return blocked
+
+
 def attempt(write, *args, **kwargs) -> tuple[bool, object]:
     """Run a store write: (True, its result), or on refusal (role, read-only database, bad input)
     show the reason and return (False, None)."""

@@ -21,7 +21,7 @@ STATE = "pr_state"
 QUEUE_MODE, OVERLAP, BLIND = "pr_queue_mode", "pr_overlap", "pr_blind"
 DATASET, CATEGORY, SEARCH, STATUS, ORDER, SEED = "pr_dataset", "pr_category", "pr_search", "pr_status", "pr_order", \
     "pr_seed"
-HIDE_SENSITIVE, NAME = "pr_hide_sensitive", "pr_name"
+HIDE_SENSITIVE = "pr_hide_sensitive"
 PAGE_KEYS = (QUEUE_MODE, OVERLAP, BLIND, DATASET, CATEGORY, SEARCH, STATUS, ORDER, SEED, HIDE_SENSITIVE)
 
 
