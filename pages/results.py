@@ -45,7 +45,7 @@ def why_blank(frame, key: str) -> str | None:
         return None
     need = {"human": "no human-reviewed responses there yet",
             "corrected": "corrected figures need some human-reviewed responses in each slice, and there are none",
-            "judge": "the judge has no readable verdict there"}[kind]
+            "judge": "the judge has no readable verdict there"}.get(kind, "nothing to count there yet")
     return (f"No figure for {display.escape_markdown(', '.join(blank))}: {need}. Label some on the Review page "
             "(queue mode, random sample).")
 
@@ -118,9 +118,12 @@ for dataset, (title, members) in SETS.items():
             st.caption(display.escape_markdown(f"{', '.join(present)}: {nothing}."))
         how_to_generate(present)
         continue
-    charts.show_chart(charts.rate_bars(model_names(coconot[(coconot["dataset"] == dataset)
-                                                           & coconot["subcategory"].isna()]), "category", "model"),
-                      f"coconot_{dataset}_{source}", f"coconot-chart-{dataset}")
+    by_category = model_names(coconot[(coconot["dataset"] == dataset) & coconot["subcategory"].isna()])
+    reason = why_blank(by_category, "category")
+    if reason:
+        st.info(reason, icon=":material/info:")
+    charts.show_chart(charts.rate_bars(by_category, "category", "model"), f"coconot_{dataset}_{source}",
+                      f"coconot-chart-{dataset}")
     charts.show_table(table.reset_index(), f"coconot_{dataset}_{source}", f"coconot-{dataset}",
                       column_config={c: st.column_config.NumberColumn(format="%.1f") for c in table.columns})
     with st.expander(f"{title}: subcategories, intervals and counts"):
