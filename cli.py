@@ -549,10 +549,10 @@ def suggest(ctx, size, judge, seed, selection, as_json):
     informative first" queue walks the same batches."""
     from analysis.jsonable import jsonable
     from runs import learned
-    from store.runs import resolve_judge
+    from store import names
 
     db = open_db(ctx)
-    batch = learned.suggest(db, selection, size, resolve_judge(db, judge) if judge else None, seed)
+    batch = learned.suggest(db, selection, size, names.resolve_judge(db, judge) if judge else None, seed)
     if as_json:
         click.echo(json.dumps(jsonable(batch), indent=2))
         return

@@ -73,8 +73,8 @@ def curve_table(train, evaluate, ruleset, sets: int) -> dict:
 def binary_kappa(reference, judged) -> float:
     from analysis import confusion
 
-    k = len(labels.LABELS)
-    counts = confusion.counts(confusion.codes(reference, labels.LABELS), confusion.codes(judged, labels.LABELS), k)
+    counts = confusion.counts(confusion.codes(reference, confusion.THREE), confusion.codes(judged, confusion.THREE),
+                              len(confusion.THREE))
     return float(confusion.kappa(confusion.collapse(counts)))
 
 
@@ -107,29 +107,48 @@ def active_table(train, evaluate, ruleset, sets: int, random_300: float) -> None
           f"{random_300:.3f}) -> {'met' if median >= random_300 else 'NOT met'}")
 
 
+def timed_run(labelled, many, ruleset, known=None) -> dict:
+    """Train and label everything (streamed in chunks of 10,000): wall and CPU seconds of each step."""
+    started, cpu = time.perf_counter(), time.process_time()
+    name, verdicts = learned.fit_predict(labelled, (many.iloc[i:i + 10_000] for i in range(0, len(many), 10_000)),
+                                         ruleset=ruleset, known_rules=known)
+    fit_wall, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
+    done = sum(len(part) for part in verdicts)
+    return {"name": name, "done": done, "fit": (fit_wall, fit_cpu),
+            "total": (time.perf_counter() - started, time.process_time() - cpu)}
+
+
 def speed(train, evaluate, ruleset, items: int, n_labels: int) -> None:
     everything = pd.concat([train, evaluate], ignore_index=True)
     many = everything.sample(items, replace=True, random_state=1).reset_index(drop=True)
     many["response_id"] = np.arange(items)
     labelled = many.drop_duplicates("response").sample(n_labels, random_state=2)
     load = os.getloadavg()[0]
+    full = timed_run(labelled, many, ruleset)
     started, cpu = time.perf_counter(), time.process_time()
-    name, verdicts = learned.fit_predict(labelled, (many.iloc[i:i + 10_000] for i in range(0, items, 10_000)),
-                                         ruleset=ruleset)
-    fitted, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
-    done = sum(len(part) for part in verdicts)
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    found, why = [], []
+    for i in range(0, items, 10_000):
+        part = many.iloc[i:i + 10_000]
+        f, w = rules.label_texts(ruleset, part["response"].tolist(), part["prompt"].tolist())
+        found += f
+        why += w
+    rule_wall, rule_cpu = time.perf_counter() - started, time.process_time() - cpu
+    known = pd.DataFrame({"label": found, "rationale": why}, index=many["response_id"])
+    stored = timed_run(labelled, many, ruleset, known)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\n### Speed: {name} trained on {n_labels:,} labels, labelling {done:,} responses "
-          f"({many['response'].str.len().mean():,.0f} characters on average), in chunks of 10,000\n")
-    print("| step | wall s | CPU s |")
-    print("|---|---|---|")
-    print(f"| train ({learned.Settings().folds} fold models, out-of-fold verdicts) | {fitted:.1f} | {fit_cpu:.1f} |")
-    print(f"| label {done:,} | {wall - fitted:.1f} | {cpu - fit_cpu:.1f} |")
-    print(f"| total | {wall:.1f} | {cpu:.1f} |")
-    print(f"\nload average {load:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores); peak memory {peak:,.0f} MB")
-    print(f"target: train on {n_labels:,} labels and label {done:,} responses in < 30 s (measured {wall:.1f} s wall, "
-          f"{cpu:.1f} s CPU) -> {'met' if wall < 30 else 'NOT met'}")
+    print(f"\n### Speed: {full['name']} trained on {n_labels:,} labels, labelling {full['done']:,} responses "
+          f"({many['response'].str.len().mean():,.0f} characters on average), streamed in chunks of 10,000\n")
+    print("| run | train wall s | train CPU s | total wall s | total CPU s |")
+    print("|---|---|---|---|---|")
+    for title, run in (("rule judge run inside (nothing stored)", full),
+                       ("rule judge's verdicts already stored (as after judge --judge rules)", stored)):
+        print(f"| {title} | {run['fit'][0]:.1f} | {run['fit'][1]:.1f} | {run['total'][0]:.1f} | {run['total'][1]:.1f} |")
+    print(f"| the rule judge alone on the {items:,} (for comparison) | | | {rule_wall:.1f} | {rule_cpu:.1f} |")
+    print(f"\nload average {load:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores shared with other jobs); "
+          f"peak memory {peak:,.0f} MB")
+    wall, cpu = full["total"]
+    print(f"target: train on {n_labels:,} labels and label {full['done']:,} responses in < 30 s, rule judge included "
+          f"(measured {wall:.1f} s wall, {cpu:.1f} s CPU) -> {'met' if wall < 30 else 'NOT met'}")
 
 
 def main():
@@ -143,7 +162,7 @@ def main():
         return
     ruleset = rules.load_rules()
     train, evaluate = load("responses_labeled_train.csv"), load("responses_labeled_evaluate.csv")
-    rule_found, _ = rules.label_texts(ruleset, evaluate["response"].tolist())
+    rule_found, _ = rules.label_texts(ruleset, evaluate["response"].tolist(), evaluate["prompt"].tolist())
     print(f"gptfuzz: {len(train):,} training responses, {len(evaluate):,} held-out; rule judge ({ruleset.judge_name}) "
           f"on the held-out file: kappa {binary_kappa(evaluate['label'], rule_found):.3f}")
     medians = curve_table(train, evaluate, ruleset, args.sets)

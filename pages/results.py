@@ -12,7 +12,8 @@ from analysis import benchmarks
 from ui import cached, charts, display, shell
 from words import count
 
-KINDS = {"judge": "A judge", "human": "Human labels", "corrected": "Judge corrected by humans"}
+KINDS = {"judge": "A judge", "human": "Human labels", "corrected": "Judge corrected by humans",
+         "active": "Corrected by suggested batches"}
 RATE = {"estimate": st.column_config.NumberColumn("rate", format="percent"),
         "lo": st.column_config.NumberColumn("95% low", format="percent"),
         "hi": st.column_config.NumberColumn("95% high", format="percent")}
@@ -44,7 +45,7 @@ def why_blank(frame, key: str) -> str | None:
         return None
     need = {"human": "no human-reviewed responses there yet",
             "corrected": "corrected figures need some human-reviewed responses in each slice, and there are none",
-            "judge": "the judge has no readable verdict there"}[kind]
+            "judge": "the judge has no readable verdict there"}.get(kind, "nothing to count there yet")
     return (f"No figure for {display.escape_markdown(', '.join(blank))}: {need}. Label some on the Review page "
             "(queue mode, random sample).")
 
@@ -61,6 +62,7 @@ st.title("Results")
 left, right = st.columns([2, 1])
 has = {"judge": bool(choices["judges"]), "human": bool(choices["annotators"])}
 has["corrected"] = has["judge"] and has["human"]
+has["active"] = has["corrected"] and cached.batches_labelled(key) > 0
 available = [k for k in KINDS if has[k]]
 if not available:
     st.info("No verdicts and no human labels yet: run a judge or label responses first.", icon=":material/info:")
@@ -81,6 +83,12 @@ if kind == "corrected":
             "intervals valid **only if the reviewed responses are a random sample** of each slice (the review "
             "queue can draw one); responses picked because they looked hard or disputed break that assumption.",
             icon=":material/functions:")
+elif kind == "active":
+    st.info("**Corrected by suggested batches**: the same correction, using only the labels of the review queue's "
+            "*most informative first* batches, each weighted by 1 / its probability of being drawn (active "
+            "statistical inference). Those batches favour responses the learned judge is unsure of, yet the "
+            "estimate stays unbiased because every probability is known. For a learned judge the correction is "
+            "cross-fitted: its verdicts on the labels it learnt from are out-of-fold.", icon=":material/functions:")
 elif kind == "human":
     st.caption("Majority human label on reviewed responses (an adjudicator's final label where the humans tie; "
                "unsettled ties left out); 95% Wilson intervals.")
@@ -110,9 +118,12 @@ for dataset, (title, members) in SETS.items():
             st.caption(display.escape_markdown(f"{', '.join(present)}: {nothing}."))
         how_to_generate(present)
         continue
-    charts.show_chart(charts.rate_bars(model_names(coconot[(coconot["dataset"] == dataset)
-                                                           & coconot["subcategory"].isna()]), "category", "model"),
-                      f"coconot_{dataset}_{source}", f"coconot-chart-{dataset}")
+    by_category = model_names(coconot[(coconot["dataset"] == dataset) & coconot["subcategory"].isna()])
+    reason = why_blank(by_category, "category")
+    if reason:
+        st.info(reason, icon=":material/info:")
+    charts.show_chart(charts.rate_bars(by_category, "category", "model"), f"coconot_{dataset}_{source}",
+                      f"coconot-chart-{dataset}")
     charts.show_table(table.reset_index(), f"coconot_{dataset}_{source}", f"coconot-{dataset}",
                       column_config={c: st.column_config.NumberColumn(format="%.1f") for c in table.columns})
     with st.expander(f"{title}: subcategories, intervals and counts"):

@@ -35,9 +35,12 @@ def labelled(db, reference: str = humans.HUMAN) -> pd.DataFrame:
 def train(db, reference: str = humans.HUMAN, settings: learned.Settings = learned.Settings(),
           rules_file=None) -> learned.Model:
     """A learned judge trained on every labelled response's reference label: the CLI's ``judge
-    --judge learned`` calls this, then ``orchestrator.judge``."""
-    model = learned.fit(labelled(db, reference), settings, rules.load_rules(rules_file))
+    --judge learned`` calls this, then ``orchestrator.judge``. Where the same rule set has judged a
+    response already, its stored verdict is read instead of judging again."""
+    ruleset = rules.load_rules(rules_file)
+    model = learned.fit(labelled(db, reference), settings, ruleset)
     model.reference = reference
+    model.known_rules = reads.verdict_rationales(db, ruleset.name)
     return model
 
 

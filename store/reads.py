@@ -95,6 +95,13 @@ def texts(db: sqlite_utils.Database, response_ids: list[int]) -> pd.DataFrame:
     return frame.sort_values("response_id", kind="stable").reset_index(drop=True)
 
 
+def verdict_rationales(db: sqlite_utils.Database, judge: str) -> pd.DataFrame:
+    """One judge's label and rationale per response, indexed by response_id."""
+    return pd.read_sql_query("""SELECT v.response_id, v.label, v.rationale FROM verdicts v
+                                WHERE v.judge_id = (SELECT id FROM judges WHERE name = ?)""",
+                             db.conn, params=[judge], index_col="response_id")
+
+
 def annotations_frame(db: sqlite_utils.Database, history: bool = False) -> pd.DataFrame:
     """Human labels: id, response_id, annotator, label, note, undoes, created_at. By default only each
     annotator's current label; ``history=True`` gives every row ever written (withdrawals included)."""

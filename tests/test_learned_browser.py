@@ -10,6 +10,7 @@ from runs import learned as learned_runs
 from runs import orchestrator
 from store.selection import Selection
 from tests.app_server import browser_page, running_app, wait_idle
+from tests.test_review_browser import _open
 from tests.conftest import ROOT
 from tests.test_learned_cli import fill
 
@@ -52,12 +53,7 @@ def _toggle(page, name: str) -> None:
 
 def test_most_informative_first_draws_a_batch_and_hands_out_its_first_response(app, page):
     SHOTS.mkdir(exist_ok=True)
-    page.goto(f"{app}/review")
-    wait_idle(page)
-    name = page.get_by_role("textbox", name="Who is labelling")
-    name.fill("erin")
-    name.press("Enter")
-    wait_idle(page)
+    _open(page, f"{app}/review", "erin")
     _toggle(page, "Queue mode")
     _toggle(page, "Most informative first")
     page.get_by_role("button", name="Draw the next 50").click()

@@ -163,3 +163,35 @@ def test_agreement_page_shows_the_learned_judges_learning_curve(db, db_path, mon
     assert not at.exception, at.exception
     assert any("Learning curve" in h.value for h in at.subheader)
     assert "png-curve" in [b.key for b in at.get("download_button")]
+
+
+def test_stored_rule_verdicts_stand_in_for_judging_again(db):
+    """The learned judge reads the rule judge's stored verdicts (same rule file) instead of running
+    it again: the same probabilities either way."""
+    fill(db, labelled=120)
+    orchestrator.judge(db, learned_runs.rules.load_rules(), Selection())
+    judge = learned_runs.train(db)
+    assert len(judge.known_rules) == len(reads.responses_frame(db))
+    items = reads.texts(db, reads.responses_frame(db)["response_id"].tolist()[120:])
+    with_stored = judge.label(items)
+    judge.known_rules = None
+    pd.testing.assert_frame_equal(with_stored, judge.label(items))
+
+
+def test_results_page_offers_figures_corrected_by_the_suggested_batches(db, db_path, monkeypatch):
+    from tests.fixture_db import build
+    from tests.test_review_page import _app
+
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))
+    build(db)
+    orchestrator.judge(db, learned_runs.rules.load_rules(), Selection())
+    kinds = _app(db_path, page="pages/results.py").button_group[0]
+    assert "Corrected by suggested batches" not in str(kinds.proto)  # no batch labelled yet
+    batch = learned_runs.suggest(db, Selection(dataset="xstest"), n=6, seed=1)
+    for rid in batch["response_id"]:
+        writes.add_annotation(db, int(rid), "alice", labels.FULL_REFUSAL)
+    at = _app(db_path, page="pages/results.py")
+    at.button_group[0].set_value("active").run()
+    assert not at.exception, at.exception
+    assert any("Corrected by suggested batches" in info.value for info in at.info)
+    assert any("XSTest" in h.value for h in at.subheader)

@@ -191,4 +191,4 @@ def test_gptfuzz_300_random_labels_reach_the_measured_floor(shared_data):
     assert np.median(scores) >= GPTFUZZ_FLOOR, scores
 
 
-GPTFUZZ_FLOOR = 0.70
+GPTFUZZ_FLOOR = 0.76  # bench/learned_bench.py measured a median of 0.791 (lowest 0.781) over 5 sets

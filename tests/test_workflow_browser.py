@@ -139,7 +139,7 @@ def test_keyboard_label_loop_in_normal_mode(app):
     _ready(page)
     page.screenshot(path=SHOTS / "workflow_normal_5_next.png")
     assert len(_rows(db_path, "kim")) == 4  # moving on writes nothing
-    assert "f.dataset=coconot-pref" in page.url  # the filter stays in the URL
+    page.wait_for_url("**f.dataset=coconot-pref**")  # the filter stays in the URL
     context.close()
 
 
@@ -235,11 +235,14 @@ def test_results_show_contrast_compliance_per_category_and_how_to_get_responses(
     page.goto(f"{url}/results")
     page.get_by_text("CoCoNot contrast (should comply)").first.wait_for()
     wait_idle(page)
+    page.get_by_text("A judge", exact=True).click()  # the rule judge's figures, whatever was labelled before
+    page.get_by_text("Labels from judge rules").wait_for()
+    wait_idle(page)
     page.wait_for_function("() => document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length >= 2")
     assert page.get_by_text("coconot-original (1,001 prompts)", exact=False).count() >= 1
     assert page.get_by_text("Run", exact=False).count() >= 1
     for category in ("Incomplete requests", "Requests with safety concerns", "Unsupported requests"):
-        expect(page.locator(".vega-embed").get_by_text(category).first).to_be_visible()  # the chart's axis
+        expect(page.locator(".vega-embed").get_by_text(category).first).to_be_visible(timeout=30_000)  # an axis label
     assert page.get_by_text("chosen against rejected").count() == 1
     assert page.locator("[data-testid='stException']").count() == 0
     page.screenshot(path=SHOTS / "workflow_results.png", full_page=True)

@@ -15,7 +15,7 @@ import streamlit as st
 
 import store
 from analysis import agreement, benchmarks, humans, moderation
-from store import adjudication, discussion, prompt_labels, promptsets, review
+from store import adjudication, discussion, prompt_labels, promptsets, review, suggestions
 from store import names as naming
 from store.selection import Selection
 from ui import session
@@ -153,7 +153,16 @@ def learning_curve(key: tuple, reference: str):
 
 @st.cache_data(max_entries=32, show_spinner="Computing benchmark figures...")
 def report(key: tuple, source: str) -> dict:
-    return benchmarks.report(*frames(), source, final=team_frames(key)[0])
+    """``active:NAME`` reads the suggested batches too: a new batch changes no figure until one of
+    its responses is labelled, and a label changes ``key``."""
+    batches = suggestions.batches_frame(session.db()) if source.startswith("active:") else None
+    return benchmarks.report(*frames(), source, final=team_frames(key)[0], batches=batches)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def batches_labelled(key: tuple) -> int:
+    """How many suggested responses carry a human label (the active estimate's labels)."""
+    return int(suggestions.batches_frame(session.db())["labelled"].sum())
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
