@@ -11,6 +11,8 @@ import os
 import socket
 from pathlib import Path
 
+import pids
+
 _SEP = "|"
 
 
@@ -53,11 +55,5 @@ def alive(pid: int | None, owner_string: str | None) -> bool:
     if now is None:
         return False
     if now == "" or started == "":  # no /proc: all we can ask is whether the pid exists
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pids.exists(pid)
     return now == started

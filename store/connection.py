@@ -19,6 +19,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+import pids
 from errors import UserError
 from store.schema import migrations
 
@@ -249,17 +250,7 @@ def recover(db: sqlite_utils.Database) -> list[str]:
     host = socket.gethostname()
     stopped = [import_id for import_id, h, pid in db.conn.execute(
         "SELECT DISTINCT import_id, host, pid FROM import_journal").fetchall()
-        if h == host and import_id not in ACTIVE_IMPORTS and (pid == os.getpid() or not _alive(pid))]
+        if h == host and import_id not in ACTIVE_IMPORTS and (pid == os.getpid() or not pids.exists(pid))]
     for import_id in stopped:
         undo(db, import_id)
     return stopped
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

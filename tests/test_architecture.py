@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import ROOT
 
 PACKAGES = ("store", "sources", "judges", "runs", "analysis", "exports", "ui", "pages")
-TOP_MODULES = ("labels", "errors", "demo", "cli", "app")
+TOP_MODULES = ("labels", "errors", "words", "pids", "demo", "cli", "app")
 # The house style writes SQL keywords in capitals, which also keeps prose ("Select a judge from...") out.
 SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX|VIEW))\b",
                  re.DOTALL)
