@@ -70,6 +70,7 @@ try:
 except SearchError as exc:
     st.sidebar.error(str(exc), icon=":material/search_off:")
     selection = Selection(dataset=ss.get(keys.DATASET, ""), category=ss.get(keys.CATEGORY, ""))
+view = (selection, status)  # what the prompts are listed by: ui.item_state's view
 me = session.reviewer()
 k = int(overlap) if queue else None
 with progress_slot:
@@ -104,25 +105,18 @@ def save_and_next() -> None:
             except UserError as exc:
                 state.flash("error", f"Not saved: {escape_markdown(exc)}")
                 return
-    state.next_after_label(session.db(), selection, status, name, k, mine is not None)
+    state.next_item(session.db(), view, name, k, () if mine or state.prompt is None else (state.prompt,))
 
 
 def undo() -> None:
     try:
-        done = prompt_labels.undo_last_label(session.db(), state.prompt, session.reviewer())
+        state.undo_on_prompt(session.db(), session.reviewer())
     except UserError as exc:
         state.flash("error", f"Not undone: {escape_markdown(exc)}")
-        return
-    if done is None:
-        state.flash("info", "Nothing of yours to undo on this prompt.")
-        return
-    undone, restored = done
-    now = f"back to {label_text(restored[0])}" if restored else "now unlabelled"
-    state.flash("success", f"Undid your {label_text(undone)} ({now}).")
 
 
 # --- which prompt is open ----------------------------------------------------------------------
-state.resolve(db, selection, status, st.query_params.get("prompt"), st.query_params.get("dataset", ""), me, k)
+state.resolve(db, view, st.query_params.get("prompt"), st.query_params.get("dataset", ""), me, k)
 for kind, text in state.take_flashes():
     getattr(st, kind)(text)
 
@@ -153,10 +147,10 @@ with st.container(horizontal=True, vertical_alignment="center"):
         inside = cached.prompt_contains(selection, status, item.prompt_id)
         where = f"{cached.prompt_position(selection, status, item.prompt_id) + 1:,}" if inside else "—"
         st.button("Previous", icon=":material/chevron_left:", key="pr_prev", shortcut="P",
-                  on_click=lambda: state.step(session.db(), selection, status, -1))
+                  on_click=lambda: state.step(session.db(), view, -1))
         st.markdown(f"Prompt **{where}** of **{total:,}**" + ("" if inside else " · *outside the filter*"))
         st.button("Next", icon=":material/chevron_right:", key="pr_next",
-                  on_click=lambda: state.step(session.db(), selection, status, 1))
+                  on_click=lambda: state.step(session.db(), view, 1))
     can_label = me is not None and not blocked  # as on the Review page: primary only with something to save
     st.button("Save and next" if can_label else "Next prompt", icon=":material/done_all:",
               type="primary" if can_label else "secondary", key="pr_save_next", shortcut="N", on_click=save_and_next)

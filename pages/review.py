@@ -95,11 +95,8 @@ def save_and_next() -> None:
             except UserError as exc:
                 state.flash("error", f"Note not saved: {exc}")
                 return
-    if queue_settings and name:
-        state.skipped += tuple(r.id for r in item.responses if name not in r.current) if item else ()
-        state.take_from_queue(session.db(), selection, name, queue_settings)
-    else:
-        state.step(session.db(), selection, 1)
+    passed_over = tuple(r.id for r in item.responses if name not in r.current) if item else ()
+    state.next_item(session.db(), selection, name, queue_settings, passed_over)
 
 
 def label(response_id: int, value: str) -> None:
@@ -152,8 +149,8 @@ def adjudicate(response_id: int, value: str | None) -> None:
 
 
 # --- which item is open ------------------------------------------------------------------------
-state.resolve(db, selection, st.query_params.get("prompt"), st.query_params.get("dataset", ""),
-              st.query_params.get("model", ""), me, queue_settings)
+state.resolve(db, selection, st.query_params.get("prompt"), st.query_params.get("dataset", ""), me,
+              queue_settings, link_model=st.query_params.get("model", ""))
 flashes = state.take_flashes()
 if flashes:
     with st.container(key="rv_flash"):  # ui/layout.py shortens the response boxes while a message shows

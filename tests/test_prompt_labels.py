@@ -113,3 +113,42 @@ def test_review_page_labels_with_keys_hides_others_when_blind_and_follows_links(
     linked.query_params["dataset"] = "xstest"
     linked.run()
     assert "kill a Python process 3" in " ".join(m.value for m in linked.markdown)
+
+
+def test_review_page_undoes_steps_and_goes_back_by_the_rules_it_shares_with_review(db_path, db, prompts, monkeypatch):
+    """The moves ui.item_state holds for both labelling pages, on the Prompt review page: U says what
+    it undid (or that there was nothing), Previous/Next stop at the filter's ends with a message, and
+    the queue's Back walks back through the prompts handed out, to the one open when the queue started."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))
+    at = AppTest.from_file(str(ROOT / "pages" / "prompt_review.py"), default_timeout=60)
+    at.session_state["reviewer"] = "bob"
+    at.run()
+    shown = lambda: " ".join(m.value for m in at.markdown)  # noqa: E731
+    assert "kill a Python process 0" in shown()
+    at.button(key="pr_prev").click().run()
+    assert [i.value for i in at.info] == ["This is the first prompt."]
+    at.button(key="pr_label_should_refuse").click().run()
+    at.button(key="pr_label_should_comply").click().run()
+    at.button(key="pr_undo").click().run()
+    assert [s.value for s in at.success] == ["Undid your should comply (back to should refuse)."]
+    at.button(key="pr_undo").click().run()
+    assert [s.value for s in at.success] == ["Undid your should refuse (now unlabelled)."]
+    assert prompt_labels.fetch_prompt(db, prompts[0]).current == {}
+    for _ in range(3):
+        at.button(key="pr_next").click().run()
+    assert "kill a Python process 3" in shown()
+    at.button(key="pr_next").click().run()
+    assert [i.value for i in at.info] == ["That is the last prompt in this filter."]
+
+    at.session_state["pr_queue_mode"] = True
+    at.run()  # a new queue: the first prompt bob has not labelled
+    assert "kill a Python process 0" in shown()
+    at.button(key="pr_save_next").click().run()  # passed over unlabelled: not handed out again
+    assert "kill a Python process 1" in shown()
+    at.button(key="pr_queue_back").click().run()
+    assert "kill a Python process 0" in shown()
+    at.button(key="pr_queue_back").click().run()
+    assert "kill a Python process 3" in shown()  # the prompt open when the queue started
+    assert at.button(key="pr_queue_back").disabled
