@@ -106,11 +106,13 @@ class Batch:
         importing: what each prompt and response became, and every verdict it carries."""
         return self._stage.preview(rows)
 
-    def write(self, db: sqlite_utils.Database,
-              on_progress: Callable[[str, int], None] | None = None) -> ImportResult:
+    def write(self, db: sqlite_utils.Database, on_progress: Callable[[str, int], None] | None = None,
+              last: Callable[[sqlite_utils.Database], None] | None = None) -> ImportResult:
         """Publish what was staged (see store.staging); ``on_progress(phase, rows)`` follows it.
         Inside ``store.import_group`` (several files as one import) the human labels are added, and
-        counted in the result, when the group finishes."""
+        counted in the result, when the group finishes. ``last(db)`` writes what the importer hangs
+        on the published responses in that same last transaction: a failure there undoes the whole
+        import."""
         totals = self._stage.totals()
         if not totals["prompts"]:
             self._stage.close()
@@ -119,7 +121,7 @@ class Batch:
         try:
             with import_group(db, on_progress) as group:
                 result.verdicts_added = group.add(self._stage, self.origin,
-                                                  lambda n: setattr(result, "annotations_added", n))
+                                                  lambda n: setattr(result, "annotations_added", n), last)
         except staging.PromptConflict as exc:
             raise self._id_error(exc.line, f"id {exc.source_id!r} is already in dataset {exc.dataset!r} with a "
                                  f"different prompt ({_clip(exc.existing)}); an id names one prompt: give this "

@@ -17,14 +17,15 @@ from labels import EXPECTED, JUDGE_LABELS, LABELS
 from sources.batch import Batch, ImportResult
 from sources.errors import SourceError
 from sources.readers import optional, read_jsonl, require
-from store import adjudication, discussion, write_transaction
+from store import adjudication, discussion
 from store import export as exported
 
 
 @dataclass
 class Discussion:
     """Tags, comments and final labels read from the file, keyed by the response they are on
-    (dataset, source_id, model, text): they are written once the responses have ids."""
+    (dataset, source_id, model, text): they are written once the responses have ids, in the
+    import's last transaction."""
     keys: list = field(default_factory=list)
     tags: list = field(default_factory=list)  # (key index, tag, author)
     comments: list = field(default_factory=list)  # (key index, author, body, created_at)
@@ -127,17 +128,19 @@ def read_export(path) -> tuple[Batch, Discussion]:
 
 
 def import_refusal_review(db: sqlite_utils.Database, path) -> ImportResult:
-    """Import a Refusal Review JSONL export: the prompts, responses, verdicts and labels all or
-    nothing (staged, then published: sources/batch.py), then the discussion on those responses in
-    one short transaction of its own (the file was fully read and checked before either)."""
+    """Import a Refusal Review JSONL export all or nothing: the prompts, responses, verdicts and
+    labels staged, then published (sources/batch.py), and the discussion on those responses in the
+    import's last transaction, with the labels (the file was fully read and checked before)."""
     batch, found = read_export(path)
-    result = batch.write(db)
-    with write_transaction(db):
-        ids = exported.find_responses(db, found.keys)
-        key = found.keys.__getitem__
-        discussion.import_discussion(
-            db, [dict(response_id=ids[key(k)], tag=t, author=a) for k, t, a in found.tags],
-            [dict(response_id=ids[key(k)], author=a, body=b, created_at=c) for k, a, b, c in found.comments])
-        adjudication.import_finals(db, [dict(response_id=ids[key(k)], label=lab, adjudicator=who, note=note)
-                                        for k, lab, who, note in found.finals])
-    return result
+    return batch.write(db, last=lambda db: _write_discussion(db, found))
+
+
+def _write_discussion(db: sqlite_utils.Database, found: Discussion) -> None:
+    """The file's tags, comments and final labels on the responses the import published."""
+    ids = exported.find_responses(db, found.keys)
+    key = found.keys.__getitem__
+    discussion.import_discussion(
+        db, [dict(response_id=ids[key(k)], tag=t, author=a) for k, t, a in found.tags],
+        [dict(response_id=ids[key(k)], author=a, body=b, created_at=c) for k, a, b, c in found.comments])
+    adjudication.import_finals(db, [dict(response_id=ids[key(k)], label=lab, adjudicator=who, note=note)
+                                    for k, lab, who, note in found.finals])

@@ -17,7 +17,9 @@ time, and every reviewer's label failed with "database is locked". Now:
    about PUBLISH_SECONDS each, with a pause after each so a waiting writer (a reviewer's label)
    goes in between. Each transaction records the id ranges it added in ``import_journal``. One
    last transaction adds what deleting rows could not undo (human labels, which are append-only;
-   category assignments; fields filled into prompts that existed before) and clears the journal.
+   category assignments; fields filled into prompts that existed before; whatever an importer
+   hangs on the published responses, such as our own export's tags, comments and final labels)
+   and clears the journal.
 4. **Undo.** When anything fails, the journal's ranges are deleted again, in short transactions
    too, so the import leaves nothing. A process killed while publishing leaves its journal behind
    and the next writable ``store.connect`` undoes it (``store.connection.recover``).
@@ -340,20 +342,25 @@ class ImportGroup:
         self.rows = FIRST_STEP_ROWS
         self.before: dict[str, int] = {}
         self.recorded = False
-        self._added: list[tuple[Stage, Callable[[int], None]]] = []
+        self._added: list[tuple[Stage, Callable[[int], None], Callable | None]] = []
 
-    def add(self, stage: Stage, origin: str, on_labels: Callable[[int], None]) -> int:
+    def add(self, stage: Stage, origin: str, on_labels: Callable[[int], None],
+            last: Callable[[sqlite_utils.Database], None] | None = None) -> int:
         """Check ``stage`` against the database and publish its rows; ``on_labels(n)`` is told how
-        many human labels it added once the group finishes. Returns the verdicts added."""
-        self._added.append((stage, on_labels))  # closed by the group, whatever happens
+        many human labels it added once the group finishes. ``last(db)``, when given, writes in the
+        group's last transaction, after the labels (what an importer hangs on the responses it
+        published), so it is part of the all-or-nothing import. Returns the verdicts added."""
+        self._added.append((stage, on_labels, last))  # closed by the group, whatever happens
         stage.check(self.db)
         stage.check_space(self.db)
         return stage.publish_rows(self, origin)
 
     def finish(self) -> None:
-        with self.step("labels", sum(stage.count_labels() for stage, _ in self._added), last=True):
-            for stage, on_labels in self._added:
+        with self.step("labels", sum(stage.count_labels() for stage, _, _ in self._added), last=True):
+            for stage, on_labels, last in self._added:
                 on_labels(stage.publish_final(self.db))
+                if last is not None:
+                    last(self.db)
 
     def steps(self, phase: str, conn: sqlite3.Connection, select: str):
         """Pages of ``select`` from a staging database, each written by the loop body inside one
@@ -396,7 +403,7 @@ class ImportGroup:
             if failed and self.recorded and not self.nested:
                 undo(self.db, self.id)
         finally:
-            for stage, _ in self._added:
+            for stage, _, _ in self._added:
                 stage.close()
 
 

@@ -135,6 +135,50 @@ def test_tags_comments_and_final_labels_go_out_in_jsonl_and_come_back(db, fixtur
     assert other.execute("SELECT count(*) FROM adjudications").fetchone()[0] == 1
 
 
+def _contents(db) -> dict[str, list]:
+    """Every row of every table a user's work lives in (not the edit counter, which an undo moves
+    on purpose so caches miss, nor the full-text index's own tables)."""
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                       "'%fts%' AND name NOT IN ('edit_counter', 'sqlite_sequence')")]
+    return {t: db.execute(f"SELECT * FROM \"{t}\" ORDER BY rowid").fetchall() for t in tables}
+
+
+def test_a_failure_writing_the_discussion_undoes_the_whole_import(db, fixture, tmp_path):
+    """Tags, comments and final labels are written in the import's last transaction: when that
+    fails (here the database refuses the final label), the prompts and responses published before it
+    are undone too and the database is as it was."""
+    import sqlite3
+
+    rid = _tie(db, fixture)
+    discussion.set_tags(db, rid, ["lecture"], "carol")
+    discussion.add_comment(db, rid, "carol", "Tie: who is right?")
+    users.set_role(db, "boss", "admin")
+    adjudication.adjudicate(db, rid, labels.PARTIAL_REFUSAL, "boss", "half of each")
+    rows = [json.loads(line) for line in files.render(db, "jsonl")[""].decode().splitlines()]
+    half = tmp_path / "half.jsonl"  # the target already holds part of the file, without its discussion
+    half.write_text("".join(json.dumps({k: v for k, v in r.items() if k not in ("tags", "comments", "final")})
+                            + "\n" for r in rows[:len(rows) // 2]))
+    full = tmp_path / "full.jsonl"
+    full.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert any(r.get("final") for r in rows[len(rows) // 2:]), "the failing final label is in the new half"
+
+    other = store.connect(tmp_path / "other.db")
+    import_file(other, "refusal-review", half)
+    other.execute("CREATE TRIGGER refuse_finals BEFORE INSERT ON adjudications "
+                  "BEGIN SELECT RAISE(ABORT, 'no final labels today'); END")
+    before = _contents(other)
+    with pytest.raises(sqlite3.DatabaseError, match="no final labels today"):
+        import_file(other, "refusal-review", full)
+    assert _contents(other) == before
+    assert other.execute("SELECT count(*) FROM responses").fetchone()[0] < len(rows)
+    assert other.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    other.execute("DROP TRIGGER refuse_finals")
+    import_file(other, "refusal-review", full)  # and with nothing refusing it, all of it goes in
+    assert other.execute("SELECT count(*) FROM adjudications").fetchone()[0] == 1
+    assert other.execute("SELECT count(*) FROM comments").fetchone()[0] == 1
+
+
 @pytest.mark.parametrize("change, field", [
     (lambda r: r.update(final={"label": "maybe", "adjudicator": "x"}), "final.label"),
     (lambda r: r.update(final="partial"), "final"),
