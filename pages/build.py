@@ -131,8 +131,7 @@ with hard_tab:
                "the models' responses and judge them on the Run page first.")
     a, b, c = st.columns(3)
     hard_source = a.selectbox("Prompts of", sorted(datasets), key="build_hard_source")
-    moderators = set(cached.moderations()["moderator"])
-    judge_name = b.selectbox("Judge", [j for j in cached.options()["judge"] if j not in moderators],
+    judge_name = b.selectbox("Judge", cached.options()["judge"],
                              key="build_hard_judge", help="The judge whose verdicts on the models' responses count.")
     k = c.number_input("At least K models refuse", 1, 100, 1, key="build_hard_k")
     d, e = st.columns(2)

@@ -408,14 +408,18 @@ def queue_left(db: sqlite_utils.Database, s: Selection, reviewer: str, overlap: 
 # --- selection choices -----------------------------------------------------------------------------
 
 def options(db: sqlite_utils.Database) -> dict[str, list[str]]:
-    """The values each selection field can take (distinct values present in the database)."""
+    """The values each selection field can take (distinct values present in the database). The
+    judges are those that judged responses (have a verdict): a moderator judges prompts
+    (``moderations``), and offering it to "judged by", a judge's figures or a judge's colours would
+    only ever find nothing."""
     column = lambda sql: [r[0] for r in db.execute(sql) if r[0] not in (None, "")]  # noqa: E731
     return {
         "dataset": column("SELECT DISTINCT dataset FROM prompts ORDER BY 1"),
         "category": column("SELECT DISTINCT category FROM prompts ORDER BY 1"),
         "subcategory": column("SELECT DISTINCT subcategory FROM prompts ORDER BY 1"),
         "model": column("SELECT DISTINCT model FROM responses ORDER BY 1"),
-        "judge": column("SELECT name FROM judges ORDER BY 1"),
+        "judge": column("SELECT name FROM judges j WHERE EXISTS (SELECT 1 FROM verdicts v WHERE v.judge_id = j.id) "
+                        "ORDER BY 1"),
         "expected": column("SELECT DISTINCT expected FROM prompts ORDER BY 1"),
         "team_category": column("SELECT name FROM categories ORDER BY 1"),
     }

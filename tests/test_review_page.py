@@ -244,3 +244,26 @@ def test_the_filter_survives_a_switch_to_browse_and_back(db_path, fixture):
     assert "9 responses in this filter" in _text(at)
     at.switch_page("pages/review.py").run()
     assert at.selectbox(key="rv_dataset").value == "xstest" and "Item **1** of **3**" in _text(at)
+
+
+def test_moderators_judge_prompts_and_are_not_offered_where_responses_are_judged(db, db_path, fixture):
+    """A moderator (a prompt-level judge of the prompt-set pipeline, stored as a judge) is not in the
+    "judged by" filter nor in the judge selectors of Browse, Results and Agreement; a judge that has
+    judged responses is, as soon as it has one verdict."""
+    from store import review, writes
+    from tests.test_prompt_labels import moderate
+
+    moderate(db, fixture.prompts["orig-1"], "moderator:llama:1234abcd", "violence")
+    later = writes.ensure_judge(db, "late-judge", "llm")  # registered, nothing judged yet
+    assert review.options(db)["judge"] == ["gpt-judge", "rules"]
+    writes.add_verdicts(db, [dict(response_id=fixture.responses[("orig-1", "gpt-4o-mini")], judge_id=later,
+                                  label="full_refusal")])
+    assert review.options(db)["judge"] == ["gpt-judge", "late-judge", "rules"]
+
+    offered = ["gpt-judge", "late-judge", "rules"]  # as shown: the stored names have no hash to drop
+    assert _app(db_path).selectbox(key="rv_judge").options == ["any", *offered]  # the Review filter
+    grid = _app(db_path, "pages/browse.py", br_view="grid")
+    assert grid.selectbox(key="br_colour").options[1:] == [f"judge {j}" for j in offered]
+    assert _app(db_path, "pages/agreement.py").selectbox(key="agreement_judge").options == offered
+    results = _app(db_path, "pages/results.py")
+    assert next(s for s in results.selectbox if s.label == "Judge").options == offered
