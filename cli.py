@@ -379,7 +379,9 @@ def _bar(total: int, what: str):
     """A tqdm bar fed by the runner's progress callback: rate, errors, tokens (and a batch's state)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit=what, dynamic_ncols=True)
+    # disable=None: no bar when stderr is not a terminal (a log file or CI would get every redraw
+    # glued on one line); the run's summary line says the same at the end.
+    bar = tqdm(total=total, unit=what, dynamic_ncols=True, disable=None)
 
     def update(progress):
         bar.total = progress.total

@@ -97,7 +97,9 @@ if view == "table":
 
 # --- the grid --------------------------------------------------------------------------------
 judges = cached.options()["judge"]
-colour_by = st.selectbox("Colour by", [HUMANS, *judges], key="br_colour",
+# Human labels first once there are any; before that a judge's verdicts, so the grid shows something.
+first = 0 if cached.stats()["annotations"] or not judges else 1
+colour_by = st.selectbox("Colour by", [HUMANS, *judges], key="br_colour", index=first,
                          format_func=lambda j: "human labels (majority, or the final label)" if j == HUMANS
                          else f"judge {shown['judge'].get(j, j)}")
 cells = cached.grid_page(selection, (number - 1) * size, size, "" if colour_by == HUMANS else colour_by)
@@ -114,8 +116,11 @@ else:
     cells["shown_label"] = cells["judge_label"]
 cells["model_shown"] = cells["model"].map(lambda m: shown["model"].get(m, m))
 cells["row"] = cells["source_id"] + " · " + cells["prompt"].str.slice(0, 70)
-grid = cells.pivot_table(index="row", columns="model_shown", values="shown_label", aggfunc="first", sort=False)
-grid = grid.reindex(cells["row"].drop_duplicates())
+# Every model a column, even where nothing has a label yet (a pivot_table would drop all-empty columns).
+grid = cells.groupby(["row", "model_shown"], sort=False)["shown_label"].first().unstack()
+grid = grid.reindex(index=cells["row"].drop_duplicates(), columns=cells["model_shown"].drop_duplicates())
+if colour_by == HUMANS and grid.isna().all().all():
+    st.caption("No human labels on this page yet (every cell is —): colour by a judge to see its verdicts.")
 models = list(grid.columns)
 text = grid.map(lambda v: CELL[v][0] if isinstance(v, str) and v in CELL else "—").reset_index()
 styled = text.style.apply(lambda col: [f"background-color: {CELL[v][1]}" if isinstance(v, str) and v in CELL else ""

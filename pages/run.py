@@ -9,7 +9,6 @@ process died (the app was killed) is offered for resuming. An API key typed here
 browser session's memory and is handed to the client only; it is never written to the database.
 """
 
-import pandas as pd
 import streamlit as st
 
 import judges
@@ -75,6 +74,10 @@ def show_preview(what, endpoint: Endpoint | None, limit: int | None, price_in, p
                 notes.append(f"structured output: {shown.structured}")
             st.caption(display.escape_markdown("; ".join(notes) + ". Items answered before come from the cache, "
                                                                   "free."))
+        if not shown.items:
+            done = "a response from this model" if isinstance(what, Generator) else "a verdict from this judge"
+            st.caption(f"Nothing to send: every item in the sidebar filter already has {done}; a run only sends "
+                       "what is missing. Widen the filter, or change the prompt or rubric (that is a new judge).")
     return shown.items
 
 
@@ -182,12 +185,23 @@ with compare_tab:
         rows = runs.disagreements(db, judge_a, judge_b)
         st.write(f"**{len(rows):,}** of {runs.overlap(db, judge_a, judge_b):,} responses judged by both disagree.")
         if len(rows):
-            st.dataframe(rows[["response_id", "dataset", "source_id", "model", "label_a", "label_b", "prompt"]],
-                         hide_index=True, width="stretch")
+            models = cached.names()["model"]
+            rows = rows.assign(model=rows["model"].map(lambda m: models.get(m, m)))
+            st.dataframe(rows[["dataset", "source_id", "model", "label_a", "label_b", "prompt"]], hide_index=True,
+                         width="stretch", column_config={
+                             "source_id": "prompt id", "label_a": f"A: {shown.get(judge_a, judge_a)}",
+                             "label_b": f"B: {shown.get(judge_b, judge_b)}",
+                             "prompt": st.column_config.TextColumn("prompt", width="large")})
 
 with history_tab:
     recent = runs.recent_runs(db)
     if recent.empty:
         st.write("No runs yet.")
     else:
-        st.dataframe(pd.DataFrame(recent), hide_index=True, width="stretch")
+        targets = {**cached.names()["judge"], **cached.names()["model"]}
+        recent = recent.assign(target=recent["target"].map(lambda t: targets.get(t, t)),
+                               started_at=recent["started_at"].str.slice(0, 19).str.replace("T", " "),
+                               finished_at=recent["finished_at"].str.slice(0, 19).str.replace("T", " "))
+        st.dataframe(recent, hide_index=True, width="stretch", column_config={
+            "id": "run", "n_items": "items", "n_done": "done", "n_errors": "errors", "prompt_tokens": "prompt tokens",
+            "completion_tokens": "completion tokens", "started_at": "started (UTC)", "finished_at": "finished (UTC)"})

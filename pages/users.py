@@ -14,13 +14,12 @@ blocked = auth.why_not("admin")
 
 st.title("Users")
 st.markdown("**admin**: roles, categories, deleting showcases · **reviewer**: labels, category assignments, "
-            "showcase items · **viewer**: sees everything, changes nothing. The first person to make a change in a "
-            "new database becomes its admin.")
+            "showcase items · **viewer**: sees everything, changes nothing. " + auth.who_becomes_admin())
 listed = users.list_users(db)
 if listed:
     st.dataframe(pd.DataFrame(listed), hide_index=True, width="stretch")
 else:
-    st.info("Nobody has made a change yet: the first person who does becomes the admin.")
+    st.info("Nobody has made a change yet. " + auth.who_becomes_admin())
 signup = users.self_signup(db)
 st.caption(f"Self-signup is **{'on' if signup else 'off'}**: " + (
     "a new name becomes a reviewer on their first label." if signup

@@ -26,6 +26,16 @@ CLAIM_NOTE = ("A typed name is a claim, not a sign-in: anyone can type any name.
               "under it; admin actions need sign-in.")
 
 
+def who_becomes_admin() -> str:
+    """The store's first-admin rule (store.users) in the words that fit how this app is run."""
+    if configured():
+        return "The first person to sign in and make a change in a new database becomes its admin."
+    if deployment.local_mode():
+        return "In this single-user run your name acts as the admin."
+    return ("A typed name never becomes admin (anyone could type it): sign-in makes the first person to change "
+            "something the admin, or the database's owner runs `python cli.py users set-role NAME admin`.")
+
+
 def configured() -> bool:
     """True when .streamlit/secrets.toml has an [auth] section (OpenID Connect sign-in)."""
     return deployment.signin_configured()
@@ -69,7 +79,7 @@ def sidebar() -> None:
         if db is not None:
             _name_notes(db, user)
             new = users.registered_role(db, user) is None
-            st.caption(f"Role: **{users.role_of(db, user)}**" + (" (from your first change)" if new else ""))
+            st.caption(f"Role: **{users.role_of(db, user)}**" + (" (registered with your first change)" if new else ""))
     if store.readonly_mode():
         st.info("Read-only mode: nothing can be written.", icon=":material/lock:")
 
