@@ -267,3 +267,28 @@ def test_moderators_judge_prompts_and_are_not_offered_where_responses_are_judged
     assert _app(db_path, "pages/agreement.py").selectbox(key="agreement_judge").options == offered
     results = _app(db_path, "pages/results.py")
     assert next(s for s in results.selectbox if s.label == "Judge").options == offered
+
+
+def test_browse_grid_before_any_label_has_every_model_and_a_judges_colours(db, db_path, monkeypatch):
+    """No human label yet: the grid still has a column per model (a pivot would drop all-empty ones)
+    and opens coloured by a judge, whose verdicts fill the cells."""
+    from judges.rules import load_rules
+    from runs import orchestrator
+    from store.selection import Selection
+    from tests.fake_openai import seed
+
+    monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))
+    seed(db, 3, model="model-a")
+    prompts = [r[0] for r in db.execute("SELECT id FROM prompts ORDER BY id")]
+    store.writes.add_responses(db, [dict(prompt_id=p, model="model-b", text="I'm sorry, I can't help with that.")
+                              for p in prompts])
+    orchestrator.judge(db, load_rules(), Selection())
+    at = _app(db_path, "pages/browse.py", br_view="grid")
+    colour = at.selectbox(key="br_colour")
+    assert colour.value.startswith("rules:")
+    grid = at.dataframe[0].value
+    assert [c for c in grid.columns if c != "row"] == ["model-a", "model-b"]
+    assert (grid["model-b"] != "—").all()  # the judge's refusals are drawn, not left blank
+    colour.set_value("__humans__").run()
+    assert [c for c in at.dataframe[0].value.columns if c != "row"] == ["model-a", "model-b"]
+    assert "No human labels on this page yet" in _text(at)

@@ -50,6 +50,12 @@ def test_rule_judge_runs_from_the_page_and_compare_lists_disagreements(page, db_
     page.selectbox(key="run_compare_b").set_value(rules_name).run()
     table = page.dataframe[0].value
     assert len(table) > 0 and (table["label_a"] != table["label_b"]).all()
+    # Judged everything: the preview says why Start has nothing to send.
+    assert page.metric[0].value == "0"
+    assert any("Nothing to send: every item in the sidebar filter already has a verdict from this judge" in c.value
+               for c in page.caption)
+    recent = page.dataframe[1].value
+    assert recent.loc[0, "target"] == "rules"  # the display name, not the hash
 
 
 def test_llm_judge_with_a_typed_key_never_stores_it(page, db_path):
