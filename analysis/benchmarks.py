@@ -13,7 +13,9 @@ it is left out of the denominator and counted in ``unparsed``. ``human`` uses th
 on reviewed items (ties left out), with a Wilson interval. ``corrected:NAME`` is the
 prediction-powered estimate (see ``analysis.rates``): unparsed verdicts are predicted as the judge's
 own parsed rate in that slice, which keeps the estimate unbiased (the rectifier absorbs any fixed
-prediction rule) without pretending to know the answer. ``active:NAME`` corrects the same way with
+prediction rule) without pretending to know the answer; with fewer than ``bootstrap.MIN_ITEMS``
+reviewed items in a slice its interval also covers the human-only Wilson interval (``rates``: the CLT
+interval collapses to a point when a few reviews all agree). ``active:NAME`` corrects the same way with
 only the labels of suggested batches ("most informative first", analysis/active.py), each weighted
 by 1 / its inclusion probability (``rates.ipw``): valid although the batches favoured uncertain
 responses, which ``corrected:`` would take for a uniform sample. For a learned judge both are
@@ -90,16 +92,21 @@ def rate_table(frame: pd.DataFrame, keys: list[str], hit: set, kind: str) -> pd.
     f["prediction"] = f["judge_hit"].fillna(groups["judge_hit"].transform("mean")).where(f["judged"] == 1)
     f["rectifier"] = (f["human_hit"] - f["prediction"])
     f["prediction_sq"], f["rectifier_sq"] = f["prediction"] ** 2, f["rectifier"] ** 2
+    f["reviewed_hit"] = f["human_hit"].where(f["rectifier"].notna())  # the human labels the correction uses
     if kind == "active":  # psi = f + w (human - f): the inverse-probability-weighted correction
         weighted = frame["weight"] * f["rectifier"].fillna(0.0)
         f["psi"] = (f["prediction"] + weighted).where(f["judged"] == 1)
         f["psi_sq"], f["drawn"] = f["psi"] ** 2, (frame["weight"] > 0).astype(int)
+        w = frame["weight"].where(f["reviewed_hit"].notna(), 0.0)
+        f["w"], f["w_sq"], f["w_hit"] = w, w ** 2, w * f["reviewed_hit"].fillna(0.0)
     s = f.groupby(keys, dropna=False, sort=True).agg(
         judged=("judged", "sum"), unparsed=("unparsed", "sum"), judge_n=("judge_hit", "count"),
         judge_hits=("judge_hit", "sum"), human_n=("human_hit", "count"), human_hits=("human_hit", "sum"),
         pred_n=("prediction", "count"), pred_sum=("prediction", "sum"), pred_sq=("prediction_sq", "sum"),
         rect_n=("rectifier", "count"), rect_sum=("rectifier", "sum"), rect_sq=("rectifier_sq", "sum"),
-        **({"psi_sum": ("psi", "sum"), "psi_sq": ("psi_sq", "sum"), "drawn": ("drawn", "sum")}
+        reviewed_hits=("reviewed_hit", "sum"),
+        **({"psi_sum": ("psi", "sum"), "psi_sq": ("psi_sq", "sum"), "drawn": ("drawn", "sum"),
+            "w_sum": ("w", "sum"), "w_sq": ("w_sq", "sum"), "w_hits": ("w_hit", "sum")}
            if kind == "active" else {}),
     ).reset_index()
     if kind == "judge":
@@ -109,10 +116,12 @@ def rate_table(frame: pd.DataFrame, keys: list[str], hit: set, kind: str) -> pd.
         est, lo, hi = rates.wilson(s["human_hits"], s["human_n"])
         n, reviewed, few = s["human_n"], s["human_n"], s["human_n"] < bootstrap.MIN_ITEMS
     elif kind == "active":
-        est, lo, hi = rates.ipw(s["pred_n"], s["psi_sum"], s["psi_sq"])
+        est, lo, hi = rates.ipw(s["pred_n"], s["psi_sum"], s["psi_sq"],
+                                human=rates.weighted_sample(s["w_sum"], s["w_sq"], s["w_hits"]))
         n, reviewed, few = s["pred_n"], s["drawn"], s["drawn"] < bootstrap.MIN_ITEMS
     else:
-        est, lo, hi = rates.ppi(s["pred_n"], s["pred_sum"], s["pred_sq"], s["rect_n"], s["rect_sum"], s["rect_sq"])
+        est, lo, hi = rates.ppi(s["pred_n"], s["pred_sum"], s["pred_sq"], s["rect_n"], s["rect_sum"], s["rect_sq"],
+                                human=(s["reviewed_hits"], s["rect_n"]))
         n, reviewed, few = s["pred_n"], s["rect_n"], s["rect_n"] < bootstrap.MIN_ITEMS
     out = s[keys].copy()
     out["estimate"], out["lo"], out["hi"] = est, lo, hi

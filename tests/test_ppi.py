@@ -77,7 +77,65 @@ def test_ppi_without_reviews_is_undefined_and_unparsed_is_imputed():
     one = pd.DataFrame({"response_id": [3], "annotator": "h", "label": [labels.FULL_REFUSAL]})
     row = benchmarks.report(responses, verdicts, one, "corrected:j")["orbench"].iloc[0]
     assert row["estimate"] == pytest.approx(2 / 3 + (1 - 2 / 3))
-    assert np.isnan(row["lo"]) and row["unparsed"] == 1
+    # One review: no CLT interval, but the human-only Wilson interval of that one label stands.
+    _, w_lo, w_hi = rates.wilson(1, 1)
+    assert (row["lo"], row["hi"]) == pytest.approx((w_lo, w_hi)) and row["unparsed"] == 1
+
+
+def _one_slice(judge_says: str, humans_say: str, total: int = 927, reviewed: int = 5):
+    """One CoCoNot-like slice of ``total`` responses, all judged ``judge_says``; the first
+    ``reviewed`` labelled ``humans_say``."""
+    responses = pd.DataFrame({"response_id": np.arange(total), "source_id": [f"s{i}" for i in range(total)],
+                              "dataset": "orbench-hard-1k", "split": None, "category": None, "subcategory": None,
+                              "expected": None, "model": "m"})
+    verdicts = pd.DataFrame({"response_id": np.arange(total), "judge": "j", "label": judge_says})
+    annotations = pd.DataFrame({"response_id": np.arange(reviewed), "annotator": "h", "label": humans_say})
+    return benchmarks.report(responses, verdicts, annotations, "corrected:j")["orbench"].iloc[0]
+
+
+@pytest.mark.parametrize("humans_say", [labels.FULL_COMPLIANCE, labels.FULL_REFUSAL])
+def test_five_reviews_that_all_agree_no_longer_give_a_zero_width_interval(humans_say):
+    """Five reviews all saying the same thing make the rectifier's sample variance 0: the CLT
+    interval was 0%-0% (or judge-only narrow) over 927 responses. Now it covers at least the
+    human-only Wilson interval of the five labels."""
+    row = _one_slice(labels.FULL_REFUSAL, humans_say)
+    hits = 5 if humans_say == labels.FULL_REFUSAL else 0
+    _, w_lo, w_hi = rates.wilson(hits, 5)
+    assert row["reviewed"] == 5 and row["few"]
+    assert row["estimate"] == pytest.approx(hits / 5)  # the estimate itself is unchanged
+    assert row["lo"] <= w_lo + 1e-12 and row["hi"] >= w_hi - 1e-12
+    assert row["hi"] - row["lo"] > 0.4
+
+
+def test_small_n_intervals_cover_about_95_percent_where_the_clt_interval_does_not():
+    """Slices with 5 uniformly reviewed items out of 2000: the bare CLT interval covers far less
+    than 95%; widened to the human-only Wilson interval it covers at least 95%."""
+    y, f, _, _ = simulate(seed=9)
+    few = 5
+    y_r, f_r = y[:, :few].astype(float), f[:, :few]  # items are exchangeable: the first 5 are a random sample
+    rect = y_r - f_r
+    args = (ITEMS, f.sum(1), (f ** 2).sum(1), few, rect.sum(1), (rect ** 2).sum(1))
+    _, lo, hi = rates.ppi(*args)
+    _, w_lo, w_hi = rates.ppi(*args, human=(y_r.sum(1), np.full(DRAWS, few)))
+    truth = y.mean(1)
+    assert _coverage(lo, hi, truth) < 0.85, _coverage(lo, hi, truth)
+    assert _coverage(w_lo, w_hi, truth) >= 0.95, _coverage(w_lo, w_hi, truth)
+
+
+def test_many_reviewed_items_leave_the_interval_unchanged():
+    y, f, y_r, f_r = simulate(seed=5)
+    rect = y_r - f_r
+    args = (ITEMS, f.sum(1), (f ** 2).sum(1), REVIEWED, rect.sum(1), (rect ** 2).sum(1))
+    plain = rates.ppi(*args)
+    widened = rates.ppi(*args, human=(y_r.sum(1), np.full(DRAWS, REVIEWED)))
+    for a, b in zip(plain, widened):
+        assert np.array_equal(a, b)
+    psi = np.where(np.arange(ITEMS) < REVIEWED, f + (ITEMS / REVIEWED) * (y - f), f)
+    w = np.full(REVIEWED, ITEMS / REVIEWED)
+    human = rates.weighted_sample(np.full(DRAWS, w.sum()), np.full(DRAWS, (w ** 2).sum()), y_r.sum(1) * w[0])
+    assert np.allclose(human[1], REVIEWED)  # equal weights: the effective size is the count
+    assert all(np.array_equal(a, b) for a, b in zip(rates.ipw(ITEMS, psi.sum(1), (psi ** 2).sum(1)),
+                                                    rates.ipw(ITEMS, psi.sum(1), (psi ** 2).sum(1), human=human)))
 
 
 def _coverage(lo, hi, truth) -> float:
@@ -159,3 +217,19 @@ def test_cross_fitted_predictions_keep_ppi_coverage_where_reusing_the_labels_los
     assert 0.93 <= _coverage(cross[1], cross[2], true_rate) <= 0.97, _coverage(cross[1], cross[2], true_rate)
     assert abs(cross[0].mean() - true_rate) < 0.005
     assert _coverage(naive[1], naive[2], true_rate) < 0.90, _coverage(naive[1], naive[2], true_rate)
+
+
+def test_few_weighted_labels_widen_the_active_interval_too():
+    """Five drawn labels that all agree with the judge: the 1 / pi-weighted interval covers at least
+    the Wilson interval of their weighted rate at Kish's effective size."""
+    total = 500
+    frame = pd.DataFrame({"model": "m", "judge_label": labels.FULL_REFUSAL,
+                          "human": [labels.FULL_REFUSAL] * 5 + [None] * (total - 5),
+                          "weight": [10.0, 20.0, 40.0, 80.0, 100.0] + [0.0] * (total - 5)})
+    row = benchmarks.rate_table(frame, ["model"], set(labels.REFUSALS), "active").iloc[0]
+    w = np.array([10.0, 20.0, 40.0, 80.0, 100.0])
+    hits, n = rates.weighted_sample(w.sum(), (w ** 2).sum(), w.sum())
+    assert n < 5 and hits == pytest.approx(n)
+    _, w_lo, _ = rates.wilson(hits, n)
+    assert row["estimate"] == pytest.approx(1.0) and row["hi"] == pytest.approx(1.0)
+    assert row["lo"] <= w_lo + 1e-12 and row["lo"] < 0.6
