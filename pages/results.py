@@ -50,12 +50,26 @@ def why_blank(frame, key: str) -> str | None:
             "(queue mode, random sample).")
 
 
+HOW = ("Collect them on the **Run** page (Generate, with the dataset chosen in the sidebar filter) or with "
+       "`python cli.py generate --model M --base-url URL --dataset DATASET`, then run a judge on them.")
+
+
 def how_to_generate(datasets) -> None:
+    """Which of ``datasets`` wait for responses, and how to get them. When some of them have responses
+    (the contrast set's figures drawn from the preference data), say where the figures come from, so
+    "without responses" does not read as contradicting the chart above."""
     missing = waiting(datasets)
-    if missing:
-        st.info(f"{display.escape_markdown(', '.join(missing))}: prompts without responses yet. Collect them on the **Run** page "
-                "(Generate, with the dataset chosen in the sidebar filter) or with `python cli.py generate --model M "
-                "--base-url URL --dataset DATASET`, then run a judge on them.", icon=":material/play_circle:")
+    if not missing:
+        return
+    answered = [f"{d} ({count(stats[d]['responses'], 'response')})" for d in datasets
+                if d in stats and stats[d]["responses"]]
+    if answered:
+        st.info(f"These figures come from {display.escape_markdown(', '.join(answered))}. "
+                f"{display.escape_markdown(', '.join(missing))}: eval prompts without responses yet, so not in the "
+                f"figures. {HOW}", icon=":material/play_circle:")
+    else:
+        st.info(f"{display.escape_markdown(', '.join(missing))}: prompts without responses yet. {HOW}",
+                icon=":material/play_circle:")
 
 
 st.title("Results")
