@@ -142,7 +142,8 @@ for dataset, (title, members) in SETS.items():
                       column_config={c: st.column_config.NumberColumn(format="%.1f") for c in table.columns})
     with st.expander(f"{title}: subcategories, intervals and counts"):
         part = model_names(coconot[coconot["dataset"] == dataset])
-        charts.show_table(part, f"coconot_{dataset}_detail_{source}", f"coconot-detail-{dataset}", column_config=detail)
+        charts.show_table(part, f"coconot_{dataset}_detail_{source}", f"coconot-detail-{dataset}",
+                          column_config=detail)
     how_to_generate(present)
 if not any(d in stats for _, members in SETS.values() for d in members):
     st.write("No CoCoNot prompts in this database: `python cli.py import coconot FILE --set original|contrast|pref`.")
@@ -153,7 +154,11 @@ if not preference.empty:
     st.caption("Compliance rate of the chosen and the rejected response of each pair, by category. Every prompt here "
                "should be answered, so a chosen response that complies less than its rejected one, or a judge that "
                "cannot tell them apart, is worth a look.")
-    charts.show_chart(charts.rate_bars(preference, "category", "side"), f"preference_{source}", "preference-chart")
+    reason = why_blank(preference, "category")
+    if reason:
+        st.info(reason, icon=":material/info:")
+    if preference["estimate"].notna().any():
+        charts.show_chart(charts.rate_bars(preference, "category", "side"), f"preference_{source}", "preference-chart")
     charts.show_table(preference, f"preference_{source}", "preference-table", column_config=detail)
 
 BENCHMARKS = (  # report key, heading, name, caption, chart, datasets

@@ -156,7 +156,10 @@ def show_chart(chart: alt.Chart, name: str, key: str):
 
 def show_table(frame: pd.DataFrame, name: str, key: str, download: pd.DataFrame | None = None,
                **dataframe_options):
-    """The table, and a button downloading it (or ``download``, when only part is shown) as ``name``.csv."""
+    """The table, and a button downloading it (or ``download``, when only part is shown) as ``name``.csv.
+    A missing value is an empty cell (``placeholder``), not Streamlit's "None", which reads like data;
+    a page may pass its own word (the Agreement leaderboard's "undefined")."""
+    dataframe_options.setdefault("placeholder", "")
     st.dataframe(frame, hide_index=True, width="stretch", **dataframe_options)
     whole = frame if download is None else download
     st.download_button("Download CSV", data=lambda: csv_bytes(whole),
