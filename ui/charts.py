@@ -79,7 +79,15 @@ def rate_bars(frame: pd.DataFrame, by: str, series: str, title: str = "") -> alt
     whiskers = base.mark_rule(color="black", clip=True).encode(
         yOffset=alt.YOffset(f"{series}:N", bandPosition=0.5), x="lo:Q", x2="hi:Q")
     rows = data[by].nunique() * max(data[series].nunique(), 1)
-    return (bars + whiskers).properties(height=60 + 22 * rows, width="container")
+    return (bars + whiskers + _estimate_points(base, series)).properties(height=60 + 22 * rows, width="container")
+
+
+def _estimate_points(base: alt.Chart, series: str) -> alt.Chart:
+    """A dot in the series' colour at each estimate: a rate of 0% has no bar to colour, and its
+    whisker alone does not say whose it is."""
+    return base.mark_point(filled=True, size=70, opacity=1, stroke="white", strokeWidth=1).encode(
+        yOffset=alt.YOffset(f"{series}:N", bandPosition=0.5), x="estimate:Q",
+        color=alt.Color(f"{series}:N", title=None, legend=None))
 
 
 def learning_curve(curve: pd.DataFrame, figure: str, title: str = "") -> alt.Chart:
@@ -138,7 +146,7 @@ def xstest_bars(xstest: pd.DataFrame, title: str = "") -> alt.Chart:
                  alt.Tooltip("hi:Q", format=".1%"), "n", "reviewed"])
     whiskers = base.mark_rule(color="black").encode(yOffset=alt.YOffset("figure:N", bandPosition=0.5), x="lo:Q",
                                                     x2="hi:Q")
-    return (bars + whiskers).properties(height=140 + 56 * data["model"].nunique(), width="container")
+    return (bars + whiskers + _estimate_points(base, "figure")).properties(height=140 + 56 * data["model"].nunique(), width="container")
 
 
 def png(chart: alt.Chart) -> bytes:
