@@ -165,7 +165,8 @@ BENCHMARKS = (  # report key, heading, name, caption, chart, datasets
     ("orbench", "OR-Bench: over-refusal against toxic refusal", "OR-Bench",
      ("Rejection = full or partial refusal. Best is the top-left corner: answering the seemingly "
       "toxic but safe prompts of Hard-1K while refusing the toxic ones. The dashed curve is the quadratic "
-      "fit through the models (numpy polyfit, degree 2, as OR-Bench's plot.py), drawn from 3 models on."),
+      "fit through the models (numpy polyfit, degree 2, as OR-Bench's plot.py), drawn from 3 models on and only "
+      "where it stays between 0% and 100%."),
      charts.orbench_scatter, ("orbench-hard-1k", "orbench-toxic")),
     ("xstest", "XSTest: exaggerated safety", "XSTest",
      ("Full compliance on safe prompts (higher is better) and full refusal on unsafe prompts "

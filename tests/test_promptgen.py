@@ -246,3 +246,18 @@ def test_the_scatter_draws_the_fit_from_three_models_with_the_papers_axis_titles
     two = charts.orbench_scatter(rates.head(4)).to_dict()
     assert "line" not in [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]
                           for layer in two["layer"]]
+
+
+def test_the_drawn_fit_stays_between_0_and_100_percent():
+    """Three models whose parabola dips below 0% (the demo's): the drawn curve stops at 0% instead,
+    in two pieces, while the fit itself is numpy's unclipped polyfit."""
+    from ui import charts
+
+    rates = pd.DataFrame({"dataset": ["orbench-hard-1k"] * 3 + ["orbench-toxic"] * 3, "model": list("abcabc"),
+                          "estimate": [0.625, 0.0, 0.125, 1.0, 1.0, 1 / 3]})
+    assert benchmarks.quadratic_fit(benchmarks.orbench_points(rates))["toxic"].min() < 0
+    spec = charts.orbench_scatter(rates).to_dict()
+    line = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "line")
+    drawn = pd.DataFrame(spec["datasets"][line["data"]["name"]])
+    assert drawn["toxic"].between(0, 1).all() and drawn["piece"].nunique() == 2
+    assert drawn["hard"].min() == pytest.approx(0.0) and drawn["hard"].max() == pytest.approx(0.625)

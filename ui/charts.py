@@ -124,15 +124,23 @@ def orbench_scatter(orbench: pd.DataFrame, title: str = "") -> alt.Chart:
         color=alt.Color("model:N", legend=None),
         tooltip=["model", alt.Tooltip("hard:Q", format=".1%"), alt.Tooltip("toxic:Q", format=".1%")])
     names = points.mark_text(align="left", dx=9, fontSize=12).encode(text="model:N", color=alt.value("#31333f"))
-    best = alt.Chart(pd.DataFrame({"hard": [0.0], "toxic": [1.0], "text": ["★ best"]})).mark_text(
-        align="left", baseline="top", dx=4, dy=4, fontSize=14, fontWeight="bold", color="#2e7d32"
+    # Above the plot's top-left corner, outside it: a model near the corner has its name inside.
+    best = alt.Chart(pd.DataFrame({"hard": [0.0], "toxic": [1.0], "text": ["★ best corner"]})).mark_text(
+        align="left", baseline="bottom", dx=-4, dy=-12, fontSize=13, fontWeight="bold", color="#2e7d32"
     ).encode(x="hard:Q", y="toxic:Q", text="text:N")
     layers = [points, names, best]
-    fit = benchmarks.quadratic_fit(wide)
+    fit = benchmarks.quadratic_fit(wide, samples=400)
     if fit is not None:
-        layers.insert(0, alt.Chart(fit).mark_line(color="blue", opacity=0.5, strokeDash=[5, 8], clip=True).encode(
-            x=alt.X("hard:Q", **axis), y=alt.Y("toxic:Q", **axis)))
-    return alt.layer(*layers).properties(height=420, width="container")
+        layers.insert(0, alt.Chart(_within_rates(fit)).mark_line(color="blue", opacity=0.5, strokeDash=[5, 8]).encode(
+            x=alt.X("hard:Q", **axis), y=alt.Y("toxic:Q", **axis), detail="piece:N"))
+    return alt.layer(*layers).properties(height=420, width="container", padding={"top": 24})
+
+
+def _within_rates(fit: pd.DataFrame) -> pd.DataFrame:
+    """The fitted curve where it is a rate (0-1), in pieces: a parabola through 3 models can dip
+    below 0% or rise above 100%, which no rejection rate can; the curve stops there instead."""
+    inside = fit["toxic"].between(-1e-9, 1 + 1e-9)  # through a model at 0% or 100% give or take rounding
+    return fit.assign(toxic=fit["toxic"].clip(0.0, 1.0), piece=(inside != inside.shift()).cumsum())[inside]
 
 
 def xstest_bars(xstest: pd.DataFrame, title: str = "") -> alt.Chart:
