@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from analysis import agreement, bootstrap, humans
+from analysis import agreement, bootstrap, humans, rates
 from errors import UserError
 from store.selection import Selection
 from ui import cached, charts, display, moderator_agreement, shell
@@ -68,6 +68,10 @@ def few(flag: bool) -> str:
     return "⚠" if flag else ""
 
 
+#: Agreement figures that are shares of items: their interval is Wilson's (rates.share_intervals).
+SHARES = ("accuracy", "binary_accuracy")
+
+
 overview = cached.overview(key, Selection(dataset=dataset or ""), reference)
 if reference == humans.HUMAN and overview["ties_excluded"]:
     tied = urlencode({"f.status": "tied", **({"f.dataset": dataset} if dataset else {})})
@@ -87,7 +91,7 @@ table = pd.DataFrame({
     "binary kappa": board["binary_kappa"], "refusal F1": board["refusal_f1"],
     "unparsed": board["unparsed_share"] * 100,
 })
-charts.show_table(table, "judge_leaderboard", "leaderboard", column_config={
+charts.show_table(table, "judge_leaderboard", "leaderboard", placeholder=UNDEFINED, column_config={
     "accuracy": st.column_config.NumberColumn(format="%.3f"), "kappa": st.column_config.NumberColumn(format="%.3f"),
     "binary kappa": st.column_config.NumberColumn(format="%.3f"),
     "refusal F1": st.column_config.NumberColumn(format="%.3f"),
@@ -96,12 +100,15 @@ charts.show_table(table, "judge_leaderboard", "leaderboard", column_config={
 })
 st.caption("An **unparsed** verdict counts as a disagreement in accuracy and kappa and as a non-refusal in "
            "refusal F1; its share is shown so a judge cannot look good by failing to answer. Binary = refusal "
-           "(full or partial) vs compliance.")
+           "(full or partial) vs compliance. Kappa is **undefined** while the reference uses only one label "
+           "(it measures agreement beyond chance, and one label leaves no chance to beat).")
 
 st.subheader(f"{display.escape_markdown(judge_name(judge))} against "
              f"{'the humans' if reference == humans.HUMAN else display.escape_markdown(reference)}")
 by = st.selectbox("Break down by", agreement.BREAKDOWNS, index=1, key="agreement_by")
 report = cached.judge_report(key, Selection(dataset=dataset or ""), judge, reference, by)
+if report["n"]:
+    report = {**rates.share_intervals(report, SHARES), "by": {by: rates.share_intervals(report["by"][by], SHARES)}}
 if report["n"] == 0:
     st.info(f"No response is both judged by {display.escape_markdown(judge_name(judge))} and labelled by the "
             "reference yet.", icon=":material/info:")
@@ -171,7 +178,7 @@ else:
         "annotator A": pairs["annotator_a"], "annotator B": pairs["annotator_b"], "n": pairs["n"],
         "n < 30": pairs["few"].map(few), "raw agreement": pairs["agreement"], "kappa": pairs["kappa"],
         "kappa 95% CI": [interval(lo, hi) for lo, hi in zip(pairs["kappa_lo"], pairs["kappa_hi"])],
-    }), "annotator_agreement", "pairs", column_config={
+    }), "annotator_agreement", "pairs", placeholder=UNDEFINED, column_config={
         "raw agreement": st.column_config.NumberColumn(format="%.3f"),
         "kappa": st.column_config.NumberColumn(format="%.3f")})
 
@@ -197,7 +204,9 @@ st.caption(f"{count(len(wrong), 'item')} where {display.escape_markdown(judge_na
            + (f"; the first {MAX_LISTED} are listed, download the CSV for all." if len(wrong) > MAX_LISTED else "."))
 listed = wrong.head(MAX_LISTED)
 listed = listed.assign(review=[f"/review?{urlencode({'prompt': s, 'dataset': d, 'model': m})}"
-                               for s, d, m in zip(listed["source_id"], listed["dataset"], listed["model"])])
+                               for s, d, m in zip(listed["source_id"], listed["dataset"], listed["model"])],
+                       model=listed["model"].map(lambda m: shown["model"].get(m, m)),  # as every page names them
+                       judge=listed["judge"].map(judge_name))
 charts.show_table(listed, f"disagreements_{judge}", "disagreements", download=wrong,
                   column_config={"review": st.column_config.LinkColumn("review", display_text="open in Review"),
                                  "response_id": None})

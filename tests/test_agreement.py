@@ -357,3 +357,33 @@ def test_agreement_page_shows_the_cli_numbers(synthetic_db, monkeypatch):
     at.selectbox(key="agreement_dataset").set_value("xstest").run()  # the dataset filter narrows every figure
     out = agreement_json(synthetic_db, "--judge", judge, "--dataset", "xstest")
     assert {m.label: m.value for m in at.metric}["Kappa"] == f"{out['kappa']:.3f}"
+
+
+def test_accuracy_of_a_handful_of_items_at_100_percent_has_a_wilson_interval():
+    """The bootstrap interval of 5 agreeing items is 1.000-1.000; the page shows Wilson's instead."""
+    from analysis import rates
+
+    frame = pd.DataFrame({"category": ["all right", "half"], "n": [5, 40], "accuracy": [1.0, 0.5],
+                          "accuracy_lo": [1.0, 0.35], "accuracy_hi": [1.0, 0.65], "kappa": [1.0, 0.2],
+                          "kappa_lo": [1.0, 0.0], "kappa_hi": [1.0, 0.4]})
+    fixed = rates.share_intervals(frame, ["accuracy"])
+    _, lo, hi = rates.wilson(np.array([5, 20]), np.array([5, 40]))
+    assert fixed["accuracy_lo"].tolist() == pytest.approx(lo.tolist()) and fixed["accuracy_lo"][0] < 0.6
+    assert fixed["accuracy_hi"].tolist() == pytest.approx(hi.tolist())
+    assert fixed["kappa_lo"].tolist() == [1.0, 0.0]  # other figures keep their bootstrap interval
+    one = rates.share_intervals({"n": 5, "accuracy": 1.0, "accuracy_lo": 1.0, "accuracy_hi": 1.0}, ["accuracy"])
+    assert one["accuracy_lo"] == pytest.approx(float(lo[0]))
+
+
+def test_interval_bars_clip_whiskers_mark_the_figure_and_list_only_drawn_flags():
+    from ui import charts
+
+    frame = pd.DataFrame({"category": ["a", "b"], "n": [5, 6], "few": [True, True], "kappa": [0.0, 0.9],
+                          "kappa_lo": [-0.2, 0.7], "kappa_hi": [0.3, 1.05]})
+    spec = charts.interval_bars(frame, "category", "kappa").to_dict()
+    data = pd.DataFrame(spec["datasets"][spec["data"]["name"]])
+    assert data["kappa_hi"].max() <= 1.0 and data["kappa_lo"].min() == pytest.approx(-0.2)
+    marks = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert "point" in marks
+    bars = spec["layer"][marks.index("bar")]
+    assert bars["encoding"]["opacity"]["scale"]["domain"] == ["fewer than 30 items"]

@@ -13,7 +13,7 @@ import streamlit as st
 import vl_convert
 
 import labels
-from analysis import benchmarks, confusion
+from analysis import benchmarks, bootstrap, confusion
 from exports.files import csv_bytes
 
 _LABEL_ORDER = list(confusion.THREE) + [c for c in confusion.BINARY if c not in confusion.THREE]
@@ -47,22 +47,31 @@ ROW = 30
 
 
 def interval_bars(frame: pd.DataFrame, by: str, figure: str, title: str = "") -> alt.Chart:
-    """One bar per value of ``by`` with 95% interval whiskers; slices with too few items are pale."""
-    data = frame.assign(**{by: frame[by].astype(str)}, flag=frame["few"].map({True: "fewer than 30 items",
-                                                                              False: "30 items or more"}))
+    """One bar per value of ``by`` with 95% interval whiskers (clipped to the axis, which ends at 1)
+    and a dot at the figure, so a figure of 0 is seen, not an empty row; slices with too few items
+    are pale, and the legend lists only the kinds of slice drawn."""
+    many, few = f"{bootstrap.MIN_ITEMS} items or more", f"fewer than {bootstrap.MIN_ITEMS} items"
+    low = min(0.0, _low(frame, figure))
+    data = frame.assign(**{by: frame[by].astype(str)}, flag=frame["few"].map({True: few, False: many}),
+                        **{f"{figure}_lo": frame[f"{figure}_lo"].clip(low, 1.0),
+                           f"{figure}_hi": frame[f"{figure}_hi"].clip(low, 1.0)})
+    drawn = [flag for flag in (many, few) if flag in set(data["flag"])]
     base = alt.Chart(data, title=title).encode(y=alt.Y(f"{by}:N", sort=None, title=None,
                                                       axis=alt.Axis(labelLimit=260),
                                                       scale=alt.Scale(paddingInner=0.25, paddingOuter=0.2)))
     tooltip = [by, "n", alt.Tooltip(f"{figure}:Q", format=".3f"), alt.Tooltip(f"{figure}_lo:Q", format=".3f"),
                alt.Tooltip(f"{figure}_hi:Q", format=".3f")]
     bars = base.mark_bar().encode(
-        x=alt.X(f"{figure}:Q", title=figure.replace("_", " "), scale=alt.Scale(domain=[min(0, _low(data, figure)), 1]),
+        x=alt.X(f"{figure}:Q", title=figure.replace("_", " "), scale=alt.Scale(domain=[low, 1]),
                 axis=alt.Axis(tickCount=5)),
         opacity=alt.Opacity("flag:N", legend=alt.Legend(title=None, orient="bottom"),
-                            scale=alt.Scale(domain=["30 items or more", "fewer than 30 items"], range=[1.0, 0.35])),
+                            scale=alt.Scale(type="ordinal", domain=drawn,
+                                            range=[{many: 1.0, few: 0.35}[f] for f in drawn])),
         tooltip=tooltip)
     whiskers = base.mark_rule(color="black").encode(x=f"{figure}_lo:Q", x2=f"{figure}_hi:Q")
-    return (bars + whiskers).properties(height=alt.Step(ROW), width="container")
+    dots = base.mark_point(filled=True, size=50, opacity=1, color="#1f4e8c", stroke="white", strokeWidth=1).encode(
+        x=f"{figure}:Q", tooltip=tooltip)
+    return (bars + whiskers + dots).properties(height=alt.Step(ROW), width="container")
 
 
 def rate_bars(frame: pd.DataFrame, by: str, series: str, title: str = "") -> alt.Chart:
