@@ -3,7 +3,8 @@ models grid coloured by verdict (as promptfoo's matrix). Clicking a row, or a ce
 opens that prompt on the Review page. Only the visible page is read from the database.
 
 At 1280 px the table's key columns fit without scrolling sideways: prompt id, prompt, model,
-response, the judges' and humans' labels in short words, and whether they agree.
+response, the judges' and humans' labels in short words, and whether the judges agree with the humans
+(blank where no human has labelled yet).
 """
 
 import streamlit as st
@@ -33,6 +34,17 @@ HUMANS = "__humans__"
 def open_in_review(prompt_id: int, response_id: int | None) -> None:
     ReviewState.get().open(int(prompt_id), None if response_id is None else int(response_id))
     st.switch_page("pages/review.py")
+
+
+def agree(verdicts: list, labels: list, final) -> str:
+    """Whether the judges' readable labels match the humans' (the adjudicator's final label where
+    there is one): blank until a human has labelled the response, so judges agreeing with each other
+    never reads as a check against people."""
+    human = {final} if isinstance(final, str) else {label for _, label in labels}
+    if not human:
+        return ""
+    judged = {label for _, label in verdicts if label != UNPARSED}
+    return "agree" if len(human | judged) == 1 else "disagree"
 
 
 def short(pairs: list) -> str:
@@ -71,7 +83,9 @@ if view == "table":
                          judged=frame["verdicts"].map(short),
                          human=[(f"final: {WORD.get(f, f)}" if isinstance(f, str) else short(p))
                                 for p, f in zip(frame["labels"], frame["final"])],
-                         tags=frame["tags"].fillna(""))
+                         tags=frame["tags"].fillna(""),
+                         agreement=[agree(v, p, f) for v, p, f in zip(frame["verdicts"], frame["labels"],
+                                                                      frame["final"])])
     # Tall enough for the whole page of rows (up to 50) so a page never scrolls inside the table.
     event = st.dataframe(
         frame.drop(columns=["verdicts", "labels"]), key=f"br_table_{number}_{size}", on_select="rerun",
@@ -85,7 +99,9 @@ if view == "table":
             "judged": st.column_config.TextColumn("judges", width=110, help="The judges' labels (who said what: Review)"),
             "human": st.column_config.TextColumn("humans", width=110,
                                                  help="The human labels, or the adjudicator's final label"),
-            "agreement": st.column_config.TextColumn("agree?", width=70),
+            "agreement": st.column_config.TextColumn(
+                "agree?", width=70, help="Do the judges' labels match the human labels (or the final label)? "
+                "Blank until a human has labelled the response."),
             "tags": st.column_config.TextColumn("tags", width=80),
         },
     )

@@ -195,6 +195,9 @@ def test_browse_page_is_paged_and_a_row_opens_the_item(db_path, fixture):
     assert len(frame) == 25 and "36 responses in this filter" in _text(at)
     assert frame.iloc[0]["source_id"] == "orig-1" and frame.iloc[0]["agreement"] == "agree"
     assert frame.iloc[3]["humans"] == "bob: full_compliance" and frame.iloc[3]["agreement"] == "disagree"
+    # "agree?" compares the judges with the humans: blank where no human has labelled, even when judged.
+    unlabelled = frame[(frame["humans"] == "") & frame["final"].isna() & (frame["judges"] != "")]
+    assert len(unlabelled) and (unlabelled["agreement"] == "").all()
     at.number_input(key="br_page").set_value(2).run()
     frame = at.dataframe[0].value
     assert len(frame) == 11 and frame.iloc[-1]["source_id"] == "xs-3"
