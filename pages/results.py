@@ -185,6 +185,8 @@ for name, heading, title, caption, chart, datasets in BENCHMARKS:
     reason = why_blank(figures, "dataset" if name == "orbench" else "prompts")
     if reason:
         st.info(reason, icon=":material/info:")
-    if figures["estimate"].notna().any():
+    if name == "orbench" and figures["estimate"].notna().any() and benchmarks.orbench_points(figures).empty:
+        st.caption("No scatter: it plots models with both rates (hard-1k and toxic), and none has both here yet.")
+    elif figures["estimate"].notna().any():
         charts.show_chart(chart(figures), f"{name}_{source}", name)
     charts.show_table(figures, f"{name}_{source}", f"{name}-table", column_config=detail)
