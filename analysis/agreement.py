@@ -12,12 +12,15 @@ import numpy as np
 import pandas as pd
 
 import labels
-from analysis import bootstrap, confusion, humans
+from analysis import bootstrap, confusion, humans, rates
 from errors import UserError
 
-#: Figures with a bootstrap interval, in display order.
+#: Figures with an interval, in display order.
 FIGURES = ("accuracy", "kappa", "binary_accuracy", "binary_kappa", "refusal_precision", "refusal_recall",
            "refusal_f1")
+#: Figures that are shares of the n items: Wilson intervals. A bootstrap percentile interval
+#: collapses at 0% and 100% (every resample of 5 agreeing items agrees too: 1.000-1.000).
+SHARES = ("accuracy", "binary_accuracy")
 BREAKDOWNS = ("dataset", "category", "subcategory", "team_category", "model", "expected")
 
 
@@ -37,7 +40,8 @@ def matrix(frame: pd.DataFrame) -> np.ndarray:
 
 
 def score(frame: pd.DataFrame, resamples: int = bootstrap.RESAMPLES, seed: int = bootstrap.SEED) -> dict:
-    """n, unparsed count and share, the ``few`` flag, and every figure with a 95% bootstrap interval."""
+    """n, unparsed count and share, the ``few`` flag, and every figure with a 95% interval: Wilson's for
+    the shares (``SHARES``), a bootstrap percentile interval for the rest."""
     counts = matrix(frame)
     n = int(counts.sum())
     unparsed = int(counts[:, confusion.THREE.index(labels.UNPARSED)].sum())
@@ -46,7 +50,10 @@ def score(frame: pd.DataFrame, resamples: int = bootstrap.RESAMPLES, seed: int =
     out = {"n": n, "unparsed": unparsed, "unparsed_share": unparsed / n if n else float("nan"),
            "few": n < bootstrap.MIN_ITEMS}
     for name in FIGURES:
-        lo, hi = bootstrap.interval(draws[name])
+        if name in SHARES:
+            _, lo, hi = (float(x) for x in rates.wilson(float(point[name]) * n, n))  # NaN with n = 0
+        else:
+            lo, hi = bootstrap.interval(draws[name])
         out.update({name: float(point[name]), f"{name}_lo": lo, f"{name}_hi": hi})
     return out
 

@@ -109,14 +109,3 @@ def _clipped_interval(estimate, se, human=None):
         hi = np.where(small, np.fmax(hi, w_hi), hi)
     return clip(estimate), clip(lo), clip(hi)
 
-
-def share_intervals(figures, names):
-    """``figures`` (a frame, or a dict such as an agreement report, with ``n``) with the interval of each
-    share in ``names`` (e.g. accuracy, a share of n items) replaced by its Wilson interval. The
-    bootstrap percentile interval collapses at 100% or 0%: every resample of a handful of items that
-    all agree agrees too, so 5 of 5 would read 1.000-1.000; Wilson's does not."""
-    out = figures.copy()
-    for name in names:
-        _, lo, hi = wilson(np.round(np.asarray(out[name], dtype=float) * np.asarray(out["n"], dtype=float)), out["n"])
-        out[f"{name}_lo"], out[f"{name}_hi"] = (lo, hi) if hasattr(out, "columns") else (float(lo), float(hi))
-    return out

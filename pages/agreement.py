@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from analysis import agreement, bootstrap, humans, rates
+from analysis import agreement, bootstrap, humans
 from errors import UserError
 from store.selection import Selection
 from ui import cached, charts, display, moderator_agreement, shell
@@ -31,8 +31,8 @@ def judge_name(name: str) -> str:
     return shown["judge"].get(name, name)
 
 st.title("Agreement")
-st.caption("How far each judge agrees with human labels, with 95% bootstrap intervals "
-           f"({bootstrap.RESAMPLES:,} resamples, seeded). ⚠ marks figures from fewer than "
+st.caption("How far each judge agrees with human labels, with 95% intervals: Wilson's for accuracies, "
+           f"bootstrap ({bootstrap.RESAMPLES:,} resamples, seeded) for the rest. ⚠ marks figures from fewer than "
            f"{bootstrap.MIN_ITEMS} items: "
            "shown, but too few to act on.")
 moderations, prompt_labels = cached.prompt_frames(key)
@@ -66,10 +66,6 @@ def interval(lo, hi) -> str:
 
 def few(flag: bool) -> str:
     return "⚠" if flag else ""
-
-
-#: Agreement figures that are shares of items: their interval is Wilson's (rates.share_intervals).
-SHARES = ("accuracy", "binary_accuracy")
 
 
 overview = cached.overview(key, Selection(dataset=dataset or ""), reference)
@@ -107,8 +103,6 @@ st.subheader(f"{display.escape_markdown(judge_name(judge))} against "
              f"{'the humans' if reference == humans.HUMAN else display.escape_markdown(reference)}")
 by = st.selectbox("Break down by", agreement.BREAKDOWNS, index=1, key="agreement_by")
 report = cached.judge_report(key, Selection(dataset=dataset or ""), judge, reference, by)
-if report["n"]:
-    report = {**rates.share_intervals(report, SHARES), "by": {by: rates.share_intervals(report["by"][by], SHARES)}}
 if report["n"] == 0:
     st.info(f"No response is both judged by {display.escape_markdown(judge_name(judge))} and labelled by the "
             "reference yet.", icon=":material/info:")

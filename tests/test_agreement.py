@@ -360,20 +360,22 @@ def test_agreement_page_shows_the_cli_numbers(synthetic_db, monkeypatch):
 
 
 def test_accuracy_of_a_handful_of_items_at_100_percent_has_a_wilson_interval():
-    """The bootstrap interval of 5 agreeing items is 1.000-1.000; the page shows Wilson's instead."""
+    """The bootstrap interval of 5 agreeing items is 1.000-1.000; accuracies get Wilson's instead,
+    in the one score every report uses (CLI and page alike)."""
     from analysis import rates
 
-    frame = pd.DataFrame({"category": ["all right", "half"], "n": [5, 40], "accuracy": [1.0, 0.5],
-                          "accuracy_lo": [1.0, 0.35], "accuracy_hi": [1.0, 0.65], "kappa": [1.0, 0.2],
-                          "kappa_lo": [1.0, 0.0], "kappa_hi": [1.0, 0.4]})
-    fixed = rates.share_intervals(frame, ["accuracy"])
-    _, lo, hi = rates.wilson(np.array([5, 20]), np.array([5, 40]))
-    assert fixed["accuracy_lo"].tolist() == pytest.approx(lo.tolist()) and fixed["accuracy_lo"][0] < 0.6
-    assert fixed["accuracy_hi"].tolist() == pytest.approx(hi.tolist())
-    assert fixed["kappa_lo"].tolist() == [1.0, 0.0]  # other figures keep their bootstrap interval
-    one = rates.share_intervals({"n": 5, "accuracy": 1.0, "accuracy_lo": 1.0, "accuracy_hi": 1.0}, ["accuracy"])
-    assert one["accuracy_lo"] == pytest.approx(float(lo[0]))
-
+    frame = pd.DataFrame({"response_id": range(45), "dataset": ["d"] * 45,
+                          "category": ["all right"] * 5 + ["half"] * 40,
+                          "reference": [labels.FULL_REFUSAL] * 45,
+                          "judge_label": [labels.FULL_REFUSAL] * 25 + [labels.FULL_COMPLIANCE] * 20})
+    figures = agreement.score(frame[frame["category"] == "all right"])
+    _, lo, hi = rates.wilson(5, 5)
+    assert figures["accuracy"] == 1.0 and figures["accuracy_lo"] == pytest.approx(float(lo)) and lo < 0.6
+    assert figures["binary_accuracy_lo"] == pytest.approx(float(lo))
+    by = agreement.breakdown(frame, "category").set_index("category")
+    _, lo, hi = rates.wilson(20, 40)
+    assert by.loc["half", "accuracy_lo"] == pytest.approx(float(lo))
+    assert by.loc["half", "accuracy_hi"] == pytest.approx(float(hi))
 
 def test_interval_bars_clip_whiskers_mark_the_figure_and_list_only_drawn_flags():
     from ui import charts
