@@ -47,6 +47,17 @@ def first_source_id(db: sqlite_utils.Database, dataset: str) -> str | None:
     return row[0] if row else None
 
 
+#: A response's side of a preference pair ("chosen" / "rejected"), from its generation settings.
+_SIDE = "CASE WHEN json_valid(r.settings) THEN json_extract(r.settings, '$.preference') END"
+
+#: Every response a human reference can exist for: a current label, or an adjudicator's final
+#: label (analysis.humans.reference counts a final label even where no label stands).
+LABELLED_IDS = "SELECT response_id FROM current_annotations UNION SELECT response_id FROM adjudications"
+
+#: The attributes benchmark figures are sliced by (analysis.benchmarks groups by subsets of them).
+SLICE = ("dataset", "category", "subcategory", "expected", "model", "side")
+
+
 def responses_frame(db: sqlite_utils.Database, selection: Selection = Selection(),
                     labelled_only: bool = False) -> pd.DataFrame:
     """One row per selected response: response_id, prompt_id, source_id, dataset, split, category,
@@ -54,17 +65,42 @@ def responses_frame(db: sqlite_utils.Database, selection: Selection = Selection(
     responses of a preference pair (CoCoNot's preference data), else missing. ``categories`` is the team's own categories of the
     prompt, comma-joined in name order (missing when it has none); group by them with
     ``frame.assign(categories=frame.categories.str.split(",")).explode("categories")``."""
-    sql = """SELECT r.id AS response_id, p.id AS prompt_id, p.source_id, p.dataset, p.split,
-                    p.category, p.subcategory, p.expected, r.model,
-                    CASE WHEN json_valid(r.settings) THEN json_extract(r.settings, '$.preference') END AS side,
+    sql = f"""SELECT r.id AS response_id, p.id AS prompt_id, p.source_id, p.dataset, p.split,
+                    p.category, p.subcategory, p.expected, r.model, {_SIDE} AS side,
                     (SELECT group_concat(name, ',') FROM (
                         SELECT c.name FROM prompt_categories pc JOIN categories c ON c.id = pc.category_id
                         WHERE pc.prompt_id = p.id ORDER BY c.name)) AS categories
              FROM responses r JOIN prompts p ON p.id = r.prompt_id"""
     cond, params = where(selection)
     if labelled_only:  # driven from the labels' side: an index probe per labelled response
-        sql += " JOIN (SELECT DISTINCT response_id FROM current_annotations) labelled ON labelled.response_id = r.id"
+        sql += f" JOIN ({LABELLED_IDS}) labelled ON labelled.response_id = r.id"
     return pd.read_sql_query(f"{sql} WHERE {cond} ORDER BY r.id", db.conn, params=params)
+
+
+def judge_label_counts(db: sqlite_utils.Database, selection: Selection = Selection(),
+                       judge: str | None = None) -> pd.DataFrame:
+    """Selected responses per slice (``SLICE``) and ``judge``'s label: SLICE..., judge_label (missing
+    where the judge has no verdict, and everywhere without a judge), responses. Counted by SQLite in
+    one pass, so judge-only benchmark rates never load a row per response into pandas; the labelled
+    responses come apart (``analysis_frames(labelled_only=True)``) and ``analysis.benchmarks``
+    puts the two together."""
+    cond, params = where(selection)
+    label, join = "NULL", ""
+    if judge is not None:
+        label = "v.label"
+        join = "LEFT JOIN verdicts v ON v.response_id = r.id AND v.judge_id = (SELECT id FROM judges WHERE name = ?)"
+        params = [judge] + params
+    return pd.read_sql_query(
+        f"""SELECT p.dataset, p.category, p.subcategory, p.expected, r.model, {_SIDE} AS side,
+                   {label} AS judge_label, count(*) AS responses
+            FROM responses r JOIN prompts p ON p.id = r.prompt_id {join}
+            WHERE {cond} GROUP BY 1, 2, 3, 4, 5, 6, 7""", db.conn, params=params)
+
+
+def judges_with_verdicts(db: sqlite_utils.Database) -> list[str]:
+    """The judges that have at least one verdict (an index probe per judge)."""
+    return [r[0] for r in db.execute("""SELECT name FROM judges j
+                                        WHERE EXISTS (SELECT 1 FROM verdicts v WHERE v.judge_id = j.id) ORDER BY name""")]
 
 
 def verdicts_frame(db: sqlite_utils.Database, judge: str | None = None,
