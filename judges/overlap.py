@@ -10,6 +10,7 @@ response with too few words in Latin letters to compare (a Chinese answer to an 
 is not "off topic", only unreadable here).
 """
 
+import functools
 import re
 
 _WORD = re.compile(r"[a-z][a-z']*[a-z]")
@@ -37,6 +38,7 @@ people person help tips idea ideas go going able via
 """.split())
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a language has far fewer words than a million responses: stem each once
 def _stem(word: str) -> str:
     word = word.removesuffix("'s")
     for suffix in _SUFFIXES:
@@ -46,8 +48,8 @@ def _stem(word: str) -> str:
 
 
 def content_words(text: str) -> frozenset:
-    """The stemmed content words of lower-cased ``text``."""
-    return frozenset(_stem(w) for w in _WORD.findall(text) if len(w) >= 3 and w not in STOP_WORDS)
+    """The stemmed content words of lower-cased ``text`` (each distinct word stemmed once)."""
+    return frozenset(_stem(w) for w in set(_WORD.findall(text)) - STOP_WORDS if len(w) >= 3)
 
 
 def overlap(prompt_words: frozenset, response: str) -> float | None:

@@ -167,9 +167,9 @@ def batches_labelled(key: tuple) -> int:
 @st.cache_data(max_entries=8, show_spinner=False)
 def analysis_options(key: tuple) -> dict:
     """What the analysis pages offer: datasets, judges and annotators present in the database."""
-    db = session.db()
-    return {"datasets": review.options(db)["dataset"], "judges": review.options(db)["judge"],
-            "annotators": sorted(store.reads.annotations_frame(db)["annotator"].unique())}
+    fields = options()  # keyed without the labels: a label press does not scan the responses again
+    return {"datasets": fields["dataset"], "judges": fields["judge"],
+            "annotators": sorted(store.reads.annotations_frame(session.db())["annotator"].unique())}
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
