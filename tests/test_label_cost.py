@@ -121,3 +121,47 @@ def test_a_judge_without_verdicts_is_the_same_error_from_counts(db):
         benchmarks.report(*store.reads.analysis_frames(db, labelled_only=True), "judge:nobody",
                           counts=store.reads.judge_label_counts(db, judge="nobody"),
                           judges=store.reads.judges_with_verdicts(db))
+
+
+def _by_cell(frame: pd.DataFrame) -> dict:
+    """Counts keyed by (slice..., judge label), missing values as None."""
+    return {tuple(None if pd.isna(v) else v for v in row[:-1]): row[-1] for row in frame.itertuples(index=False)}
+
+
+def _counted_by_pandas(db, judge: str | None) -> dict:
+    responses, verdicts, _ = store.reads.analysis_frames(db)
+    mine = responses.merge(verdicts.loc[verdicts["judge"] == judge, ["response_id", "label"]], on="response_id",
+                           how="left")
+    cells = [*store.reads.SLICE, "label"]
+    return _by_cell(mine.groupby(cells, dropna=False).size().rename("n").reset_index())
+
+
+def test_running_slice_counts_follow_inserts_deletes_and_edits(db):
+    """slice_counts (migration 010) against a count of every row in pandas: after a first rebuild,
+    after rows added and deleted (triggers), and after a prompt edit marks them stale."""
+    _with_pairs_finals_and_batches(db)
+    read = lambda: _by_cell(store.reads.judge_label_counts(db, judge="rules"))  # noqa: E731
+    assert read() == _counted_by_pandas(db, "rules")  # counted by the triggers since the migration
+    assert db.execute("SELECT stale FROM slice_counts_state").fetchone()[0] == 0
+    pid = writes.add_prompts(db, [dict(dataset="xstest", source_id="late", category="homonyms", text="late")])
+    late = writes.add_responses(db, [dict(prompt_id=pid[("xstest", "late")], model=m, text="t", origin="t")
+                                     for m in ("model-a", "model-z")])
+    writes.add_verdicts(db, [dict(response_id=late[0], judge_id=writes.ensure_judge(db, "rules", "synthetic"),
+                                  label=labels.FULL_REFUSAL)])
+    assert read() == _counted_by_pandas(db, "rules")  # kept by the insert triggers, not rebuilt
+    assert db.execute("SELECT stale FROM slice_counts_state").fetchone()[0] == 0
+    with store.write_transaction(db):
+        db.execute("DELETE FROM verdicts WHERE response_id = ?", [late[0]])
+        db.execute("DELETE FROM responses WHERE id = ?", [late[0]])
+    assert read() == _counted_by_pandas(db, "rules")
+    with store.write_transaction(db):
+        db.execute("UPDATE prompts SET category = 'moved' WHERE source_id = 'p3'")
+    assert db.execute("SELECT stale FROM slice_counts_state").fetchone()[0] == 1
+    assert read() == _counted_by_pandas(db, "rules")
+    for judge in (None, "gpt-judge", "nobody"):  # without a judge's verdicts every response is unjudged
+        assert _by_cell(store.reads.judge_label_counts(db, judge=judge)) == _counted_by_pandas(db, judge)
+    ro = store.connect(store.connection.db_path(db), readonly=True)
+    with store.write_transaction(db):
+        db.execute("UPDATE prompts SET category = 'moved again' WHERE source_id = 'p3'")
+    assert _by_cell(store.reads.judge_label_counts(ro, judge="rules")) == _counted_by_pandas(db, "rules")  # live
+    assert db.execute("SELECT stale FROM slice_counts_state").fetchone()[0] == 1  # a reader cannot rebuild
