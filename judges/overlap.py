@@ -38,7 +38,6 @@ people person help tips idea ideas go going able via
 """.split())
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a language has far fewer words than a million responses: stem each once
 def _stem(word: str) -> str:
     word = word.removesuffix("'s")
     for suffix in _SUFFIXES:
@@ -47,9 +46,18 @@ def _stem(word: str) -> str:
     return word
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a language has far fewer words than a million responses: each once
+def _content_stem(word: str) -> str | None:
+    """A word's stem, or None for a stop word or one shorter than three letters."""
+    return None if len(word) < 3 or word in STOP_WORDS else _stem(word)
+
+
 def content_words(text: str) -> frozenset:
-    """The stemmed content words of lower-cased ``text`` (each distinct word stemmed once)."""
-    return frozenset(_stem(w) for w in set(_WORD.findall(text)) - STOP_WORDS if len(w) >= 3)
+    """The stemmed content words of lower-cased ``text`` (each distinct word looked up once)."""
+    return frozenset(map(_content_stem, set(_WORD.findall(text)))) - _NONE
+
+
+_NONE = frozenset({None})
 
 
 def overlap(prompt_words: frozenset, response: str) -> float | None:
