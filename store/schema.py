@@ -488,7 +488,8 @@ def fill_slice_counts(db: sqlite_utils.Database) -> None:
 def m010_slice_counts(db: sqlite_utils.Database):
     """Running counts behind the judge-only benchmark rates (issue 18): responses per slice
     (judge_id 0, label '') and each judge's verdicts per slice and label, kept by triggers as rows
-    come and go, so a report reads a few hundred rows instead of grouping a million. An edit that
+    come and go (a slice left empty is deleted, so an undone import leaves the table as it was), so a
+    report reads a few hundred rows instead of grouping a million. An edit that
     moves rows between slices (a prompt's dataset, category, subcategory or expected behaviour, a
     response's prompt, model or settings, a verdict's label) marks the counts stale instead;
     ``store.reads.judge_label_counts`` then counts from the rows and rebuilds them."""
@@ -499,7 +500,7 @@ def m010_slice_counts(db: sqlite_utils.Database):
         label TEXT NOT NULL,              -- '' for judge_id 0
         n INTEGER NOT NULL,
         PRIMARY KEY (judge_id, slice, label)
-    ) WITHOUT ROWID;
+    );
     CREATE TABLE slice_counts_state (id INTEGER PRIMARY KEY CHECK (id = 1), stale INTEGER NOT NULL);
     INSERT INTO slice_counts_state (id, stale) VALUES (1, 0);
     """)
@@ -515,6 +516,8 @@ def m010_slice_counts(db: sqlite_utils.Database):
     CREATE TRIGGER responses_slice_delete AFTER DELETE ON responses BEGIN
         UPDATE slice_counts SET n = n - 1 WHERE judge_id = 0 AND label = ''
             AND slice = (SELECT {gone} FROM prompts p WHERE p.id = old.prompt_id);
+        DELETE FROM slice_counts WHERE judge_id = 0 AND label = '' AND n = 0
+            AND slice = (SELECT {gone} FROM prompts p WHERE p.id = old.prompt_id);
     END;
     CREATE TRIGGER verdicts_slice_insert AFTER INSERT ON verdicts BEGIN
         INSERT INTO slice_counts (judge_id, slice, label, n)
@@ -524,6 +527,9 @@ def m010_slice_counts(db: sqlite_utils.Database):
     END;
     CREATE TRIGGER verdicts_slice_delete AFTER DELETE ON verdicts BEGIN
         UPDATE slice_counts SET n = n - 1 WHERE judge_id = old.judge_id AND label = old.label
+            AND slice = (SELECT {_SLICE_OF.format(r="r")} FROM responses r JOIN prompts p ON p.id = r.prompt_id
+                         WHERE r.id = old.response_id);
+        DELETE FROM slice_counts WHERE judge_id = old.judge_id AND label = old.label AND n = 0
             AND slice = (SELECT {_SLICE_OF.format(r="r")} FROM responses r JOIN prompts p ON p.id = r.prompt_id
                          WHERE r.id = old.response_id);
     END;
