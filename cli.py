@@ -282,10 +282,12 @@ def report(ctx, source, selection, as_json):
 
     db = open_db(ctx, readonly=True)
     kind, judge = benchmarks.parse_source(source)
-    source = f"{kind}:{names.resolve_judge(db, judge, missing_ok=True)}" if judge else source
+    judge = names.resolve_judge(db, judge, missing_ok=True) if judge else None
+    source = f"{kind}:{judge}" if judge else source
     batches = suggestions.batches_frame(db) if kind == "active" else None
-    _echo(benchmarks.report(*_frames(ctx, selection), source, final=adjudication.finals_frame(db), batches=batches),
-          as_json)
+    counts = store.reads.judge_label_counts(db, selection, judge)  # judge-only rates counted in SQL
+    _echo(benchmarks.report(*_frames(ctx, selection, labelled_only=True), source, final=adjudication.finals_frame(db),
+                            batches=batches, counts=counts, judges=store.reads.judges_with_verdicts(db)), as_json)
 
 
 @cli.command()

@@ -49,15 +49,17 @@ def parse_source(source: str) -> tuple[str, str | None]:
 
 def items(responses: pd.DataFrame, verdicts: pd.DataFrame, annotations: pd.DataFrame,
           judge: str | None, final: pd.DataFrame | None = None,
-          batches: pd.DataFrame | None = None) -> pd.DataFrame:
+          batches: pd.DataFrame | None = None, judges: list[str] | None = None) -> pd.DataFrame:
     """Responses with the judge's label (``judge_label``, NaN when unjudged) and the human reference
     (``human``: the majority or the adjudicator's final label; NaN when unreviewed or tied); with
     ``batches`` (store.suggestions.batches_frame), each label's ``weight``
-    (analysis.active.label_weights; 0 for a response no batch drew, or tied)."""
+    (analysis.active.label_weights; 0 for a response no batch drew, or tied). ``judges``: the judges
+    with verdicts, when ``verdicts`` holds only some responses' (default: the judges in it)."""
     out = responses.copy()
     if judge is not None:
-        if judge not in set(verdicts["judge"]):
-            known = ", ".join(sorted(set(verdicts["judge"]))) or "none"
+        judges = set(verdicts["judge"]) if judges is None else set(judges)
+        if judge not in judges:
+            known = ", ".join(sorted(judges)) or "none"
             raise UserError(f"no verdicts by judge {judge!r}; judges: {known}")
         mine = verdicts.loc[verdicts["judge"] == judge, ["response_id", "label"]]
         out = out.merge(mine.rename(columns={"label": "judge_label"}), on="response_id", how="left")
@@ -82,33 +84,34 @@ def rate_table(frame: pd.DataFrame, keys: list[str], hit: set, kind: str) -> pd.
     """Per group of ``keys``: the share of items whose label is in ``hit``, by source ``kind``."""
     if frame.empty:
         return pd.DataFrame(columns=keys + COLUMNS)
+    # A row stands for ``count`` identical items (with_counts: the unlabelled responses of a slice
+    # with one judge label); every count and sum below is weighted by it.
+    count = frame["count"] if "count" in frame else pd.Series(1, index=frame.index)
     f = frame[keys].copy()
-    f["judged"] = frame["judge_label"].notna().astype(int)
-    f["unparsed"] = (frame["judge_label"] == labels.UNPARSED).astype(int)
-    f["judge_hit"] = _hits(frame["judge_label"], hit)
-    f["human_hit"] = _hits(frame["human"], hit)
+    judged = frame["judge_label"].notna()
+    f["judged"] = judged * count
+    f["unparsed"] = (frame["judge_label"] == labels.UNPARSED) * count
+    judge_hit, human_hit = _hits(frame["judge_label"], hit), _hits(frame["human"], hit)
+    f["judge_n"], f["judge_hits"] = judge_hit.notna() * count, judge_hit * count
+    f["human_n"], f["human_hits"] = human_hit.notna() * count, human_hit * count
     groups = f.groupby(keys, dropna=False, sort=True)
     # An unparsed verdict is predicted as the judge's parsed rate in its slice (corrected only).
-    f["prediction"] = f["judge_hit"].fillna(groups["judge_hit"].transform("mean")).where(f["judged"] == 1)
-    f["rectifier"] = (f["human_hit"] - f["prediction"])
-    f["prediction_sq"], f["rectifier_sq"] = f["prediction"] ** 2, f["rectifier"] ** 2
-    f["reviewed_hit"] = f["human_hit"].where(f["rectifier"].notna())  # the human labels the correction uses
+    parsed_rate = groups["judge_hits"].transform("sum") / groups["judge_n"].transform("sum")
+    prediction = judge_hit.fillna(parsed_rate).where(judged)
+    rectifier = human_hit - prediction
+    reviewed_hit = human_hit.where(rectifier.notna())  # the human labels the correction uses
+    f["pred_n"], f["pred_sum"], f["pred_sq"] = prediction.notna() * count, prediction * count, prediction ** 2 * count
+    f["rect_n"], f["rect_sum"], f["rect_sq"] = rectifier.notna() * count, rectifier * count, rectifier ** 2 * count
+    f["reviewed_hits"] = reviewed_hit * count
+    sums = ["judged", "unparsed", "judge_n", "judge_hits", "human_n", "human_hits", "pred_n", "pred_sum", "pred_sq",
+            "rect_n", "rect_sum", "rect_sq", "reviewed_hits"]
     if kind == "active":  # psi = f + w (human - f): the inverse-probability-weighted correction
-        weighted = frame["weight"] * f["rectifier"].fillna(0.0)
-        f["psi"] = (f["prediction"] + weighted).where(f["judged"] == 1)
-        f["psi_sq"], f["drawn"] = f["psi"] ** 2, (frame["weight"] > 0).astype(int)
-        w = frame["weight"].where(f["reviewed_hit"].notna(), 0.0)
-        f["w"], f["w_sq"], f["w_hit"] = w, w ** 2, w * f["reviewed_hit"].fillna(0.0)
-    s = f.groupby(keys, dropna=False, sort=True).agg(
-        judged=("judged", "sum"), unparsed=("unparsed", "sum"), judge_n=("judge_hit", "count"),
-        judge_hits=("judge_hit", "sum"), human_n=("human_hit", "count"), human_hits=("human_hit", "sum"),
-        pred_n=("prediction", "count"), pred_sum=("prediction", "sum"), pred_sq=("prediction_sq", "sum"),
-        rect_n=("rectifier", "count"), rect_sum=("rectifier", "sum"), rect_sq=("rectifier_sq", "sum"),
-        reviewed_hits=("reviewed_hit", "sum"),
-        **({"psi_sum": ("psi", "sum"), "psi_sq": ("psi_sq", "sum"), "drawn": ("drawn", "sum"),
-            "w_sum": ("w", "sum"), "w_sq": ("w_sq", "sum"), "w_hits": ("w_hit", "sum")}
-           if kind == "active" else {}),
-    ).reset_index()
+        psi = (prediction + frame["weight"] * rectifier.fillna(0.0)).where(judged)
+        f["psi_sum"], f["psi_sq"], f["drawn"] = psi * count, psi ** 2 * count, (frame["weight"] > 0) * count
+        w = frame["weight"].where(reviewed_hit.notna(), 0.0)
+        f["w_sum"], f["w_sq"], f["w_hits"] = w * count, w ** 2 * count, w * reviewed_hit.fillna(0.0) * count
+        sums += ["psi_sum", "psi_sq", "drawn", "w_sum", "w_sq", "w_hits"]
+    s = f.groupby(keys, dropna=False, sort=True)[sums].sum().reset_index()
     if kind == "judge":
         est, lo, hi = rates.wilson(s["judge_hits"], s["judge_n"])
         n, reviewed, few = s["judge_n"], s["human_n"], s["judge_n"] < bootstrap.MIN_ITEMS
@@ -136,15 +139,43 @@ def coconot_set(dataset: str) -> str | None:
     return dataset if dataset in COCONOT else None
 
 
+def _nulls_as_none(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` as objects with None for every missing value, so that frames read apart (a
+    column of text, or all missing and read as floats) match on them."""
+    return frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), None) for c in columns})
+
+
+def with_counts(frame: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (``items`` of the labelled responses, a row each) and every other response of
+    ``counts`` (store.reads.judge_label_counts: responses per slice and judge label) as a row per
+    slice and label with ``count`` responses: the same figures from the labelled items plus
+    aggregates, so a report costs what is labelled plus one GROUP BY, not a row per response."""
+    cells = [c for c in counts.columns if c != "responses"]
+    labelled, counts = _nulls_as_none(frame.assign(count=1), cells), _nulls_as_none(counts, cells)
+    seen = labelled.groupby(cells, dropna=False).size().rename("seen").reset_index()
+    rest = counts.merge(_nulls_as_none(seen, cells), on=cells, how="left")
+    rest["count"] = rest["responses"] - rest["seen"].fillna(0).astype(int)
+    rest = rest.loc[rest["count"] > 0, cells + ["count"]].assign(human=None)
+    if "weight" in frame:
+        rest["weight"] = 0.0
+    return pd.concat([labelled, rest], ignore_index=True) if len(rest) else labelled
+
+
 def report(responses: pd.DataFrame, verdicts: pd.DataFrame, annotations: pd.DataFrame, source: str,
-           final: pd.DataFrame | None = None, batches: pd.DataFrame | None = None) -> dict:
+           final: pd.DataFrame | None = None, batches: pd.DataFrame | None = None,
+           counts: pd.DataFrame | None = None, judges: list[str] | None = None) -> dict:
     """{"source", "coconot", "preference", "orbench", "xstest"}: one tidy frame per benchmark; rates
     are shares (0-1). ``final``: adjudicators' final labels (humans.reference); ``active:NAME``
-    needs ``batches`` (store.suggestions.batches_frame)."""
+    needs ``batches`` (store.suggestions.batches_frame). With ``counts``
+    (store.reads.judge_label_counts of the source's judge) ``responses`` and ``verdicts`` need only
+    hold the labelled responses (``analysis_frames(labelled_only=True)``) and ``judges`` names the
+    judges with verdicts: the same figures at the cost of what is labelled."""
     kind, judge = parse_source(source)
     if kind == "active" and batches is None:
         raise UserError("active:NAME needs the suggested batches and their inclusion probabilities")
-    frame = items(responses, verdicts, annotations, judge, final, batches if kind == "active" else None)
+    frame = items(responses, verdicts, annotations, judge, final, batches if kind == "active" else None, judges)
+    if counts is not None:
+        frame = with_counts(frame, counts)
 
     sets = frame["dataset"].map(coconot_set)
     coconot = frame[sets.notna()].assign(dataset=sets[sets.notna()])

@@ -10,6 +10,7 @@ response with too few words in Latin letters to compare (a Chinese answer to an 
 is not "off topic", only unreadable here).
 """
 
+import functools
 import re
 
 _WORD = re.compile(r"[a-z][a-z']*[a-z]")
@@ -45,9 +46,18 @@ def _stem(word: str) -> str:
     return word
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a language has far fewer words than a million responses: each once
+def _content_stem(word: str) -> str | None:
+    """A word's stem, or None for a stop word or one shorter than three letters."""
+    return None if len(word) < 3 or word in STOP_WORDS else _stem(word)
+
+
 def content_words(text: str) -> frozenset:
-    """The stemmed content words of lower-cased ``text``."""
-    return frozenset(_stem(w) for w in _WORD.findall(text) if len(w) >= 3 and w not in STOP_WORDS)
+    """The stemmed content words of lower-cased ``text`` (each distinct word looked up once)."""
+    return frozenset(map(_content_stem, set(_WORD.findall(text)))) - _NONE
+
+
+_NONE = frozenset({None})
 
 
 def overlap(prompt_words: frozenset, response: str) -> float | None:

@@ -13,7 +13,7 @@ import sqlite_utils
 
 from labels import LABELS
 from store import users
-from store.selection import Selection, response_ids
+from store.selection import Selection, in_selection
 from store.writes import LabelError
 
 
@@ -49,9 +49,9 @@ def finals_of(db: sqlite_utils.Database, response_ids: list[int]) -> dict[int, F
 
 def finals_frame(db: sqlite_utils.Database, selection: Selection = Selection()) -> pd.DataFrame:
     """The standing final labels of the selected responses: response_id, label, adjudicator, note, created_at."""
-    ids, params = response_ids(selection)
+    cond, params = in_selection("response_id", selection)
     return pd.read_sql_query(f"""SELECT response_id, label, adjudicator, note, created_at FROM current_adjudications
-                                 WHERE response_id IN ({ids}) ORDER BY response_id""", db.conn, params=params)
+                                 WHERE {cond} ORDER BY response_id""", db.conn, params=params)
 
 
 def import_finals(db: sqlite_utils.Database, rows: list[dict]) -> int:

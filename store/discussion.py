@@ -17,7 +17,7 @@ import sqlite_utils
 
 from errors import UserError
 from store import users
-from store.selection import Selection, response_ids
+from store.selection import Selection, in_selection
 
 FLAG = "needs discussion"
 MAX_TAG = 60
@@ -111,16 +111,16 @@ def comments_of(db: sqlite_utils.Database, response_ids: list[int]) -> dict[int,
 
 def tags_frame(db: sqlite_utils.Database, selection: Selection = Selection()) -> pd.DataFrame:
     """Current tags of the selected responses, one row per (response_id, tag), with who put it on and when."""
-    ids, params = response_ids(selection)
+    cond, params = in_selection("response_id", selection)
     return pd.read_sql_query(f"""SELECT response_id, tag, author, created_at FROM current_tags
-                                 WHERE response_id IN ({ids}) ORDER BY response_id, tag""", db.conn, params=params)
+                                 WHERE {cond} ORDER BY response_id, tag""", db.conn, params=params)
 
 
 def comments_frame(db: sqlite_utils.Database, selection: Selection = Selection()) -> pd.DataFrame:
     """Every comment on the selected responses, oldest first."""
-    ids, params = response_ids(selection)
+    cond, params = in_selection("response_id", selection)
     return pd.read_sql_query(f"""SELECT response_id, author, body, created_at FROM comments
-                                 WHERE response_id IN ({ids}) ORDER BY id""", db.conn, params=params)
+                                 WHERE {cond} ORDER BY id""", db.conn, params=params)
 
 
 def import_discussion(db: sqlite_utils.Database, tags: list[dict], comments: list[dict]) -> tuple[int, int]:

@@ -12,7 +12,7 @@ import pandas as pd
 import sqlite_utils
 
 from store import reads, writes
-from store.selection import Selection, prompt_where, response_ids, where
+from store.selection import Selection, in_selection, prompt_where, response_ids, where
 
 
 def rows_frame(db: sqlite_utils.Database, selection: Selection = Selection()) -> pd.DataFrame:
@@ -37,10 +37,10 @@ def rows_frame(db: sqlite_utils.Database, selection: Selection = Selection()) ->
 
 def verdicts_frame(db: sqlite_utils.Database, selection: Selection = Selection()) -> pd.DataFrame:
     """response_id, judge, judge_kind, label, rationale, raw_output: every verdict on the selection."""
-    ids, params = response_ids(selection)
+    cond, params = in_selection("v.response_id", selection)
     return pd.read_sql_query(
         f"""SELECT v.response_id, j.name AS judge, j.kind AS judge_kind, v.label, v.rationale, v.raw_output
-            FROM verdicts v JOIN judges j ON j.id = v.judge_id WHERE v.response_id IN ({ids})
+            FROM verdicts v JOIN judges j ON j.id = v.judge_id WHERE {cond}
             ORDER BY v.response_id, j.name""", db.conn, params=params)
 
 

@@ -4,11 +4,14 @@ The frames are the hand-off to ``analysis/``, which never sees SQL: one row per 
 prompt's attributes, one row per verdict, one row per (current or historical) annotation.
 """
 
+import sqlite3
+
 import pandas as pd
 import sqlite_utils
 
 from store import promptsets
-from store.connection import schema_version
+from store.connection import StoreError, schema_version, write_transaction
+from store.schema import SIDE_OF, fill_slice_counts
 from store.selection import Selection, where
 
 
@@ -47,6 +50,16 @@ def first_source_id(db: sqlite_utils.Database, dataset: str) -> str | None:
     return row[0] if row else None
 
 
+_SIDE = SIDE_OF.format(r="r")
+
+#: Every response a human reference can exist for: a current label, or an adjudicator's final
+#: label (analysis.humans.reference counts a final label even where no label stands).
+LABELLED_IDS = "SELECT response_id FROM current_annotations UNION SELECT response_id FROM adjudications"
+
+#: The attributes benchmark figures are sliced by (analysis.benchmarks groups by subsets of them).
+SLICE = ("dataset", "category", "subcategory", "expected", "model", "side")
+
+
 def responses_frame(db: sqlite_utils.Database, selection: Selection = Selection(),
                     labelled_only: bool = False) -> pd.DataFrame:
     """One row per selected response: response_id, prompt_id, source_id, dataset, split, category,
@@ -54,17 +67,78 @@ def responses_frame(db: sqlite_utils.Database, selection: Selection = Selection(
     responses of a preference pair (CoCoNot's preference data), else missing. ``categories`` is the team's own categories of the
     prompt, comma-joined in name order (missing when it has none); group by them with
     ``frame.assign(categories=frame.categories.str.split(",")).explode("categories")``."""
-    sql = """SELECT r.id AS response_id, p.id AS prompt_id, p.source_id, p.dataset, p.split,
-                    p.category, p.subcategory, p.expected, r.model,
-                    CASE WHEN json_valid(r.settings) THEN json_extract(r.settings, '$.preference') END AS side,
+    sql = f"""SELECT r.id AS response_id, p.id AS prompt_id, p.source_id, p.dataset, p.split,
+                    p.category, p.subcategory, p.expected, r.model, {_SIDE} AS side,
                     (SELECT group_concat(name, ',') FROM (
                         SELECT c.name FROM prompt_categories pc JOIN categories c ON c.id = pc.category_id
                         WHERE pc.prompt_id = p.id ORDER BY c.name)) AS categories
              FROM responses r JOIN prompts p ON p.id = r.prompt_id"""
     cond, params = where(selection)
     if labelled_only:  # driven from the labels' side: an index probe per labelled response
-        sql += " JOIN (SELECT DISTINCT response_id FROM current_annotations) labelled ON labelled.response_id = r.id"
+        sql += f" JOIN ({LABELLED_IDS}) labelled ON labelled.response_id = r.id"
     return pd.read_sql_query(f"{sql} WHERE {cond} ORDER BY r.id", db.conn, params=params)
+
+
+def judge_label_counts(db: sqlite_utils.Database, selection: Selection = Selection(),
+                       judge: str | None = None) -> pd.DataFrame:
+    """Selected responses per slice (``SLICE``) and ``judge``'s label: SLICE..., judge_label (missing
+    where the judge has no verdict, and everywhere without a judge), responses. The labelled
+    responses come apart (``analysis_frames(labelled_only=True)``) and ``analysis.benchmarks``
+    puts the two together, so judge-only benchmark rates never load a row per response. The whole
+    database is read from the running counts (``slice_counts``, migration 010: a few hundred rows);
+    a narrower selection is counted by SQLite in one pass."""
+    cond, params = where(selection)
+    if cond == "1":
+        kept = _kept_counts(db, judge)
+        if kept is not None:
+            return kept
+    label, join = "NULL", ""
+    if judge is not None:
+        label = "v.label"
+        join = "LEFT JOIN verdicts v ON v.response_id = r.id AND v.judge_id = (SELECT id FROM judges WHERE name = ?)"
+        params = [judge] + params
+    # NOT INDEXED: the side needs the whole row, which a scan of responses_model would fetch out of
+    # storage order, at twice the cost.
+    return pd.read_sql_query(
+        f"""SELECT p.dataset, p.category, p.subcategory, p.expected, r.model, {_SIDE} AS side,
+                   {label} AS judge_label, count(*) AS responses
+            FROM responses r NOT INDEXED JOIN prompts p ON p.id = r.prompt_id {join}
+            WHERE {cond} GROUP BY 1, 2, 3, 4, 5, 6, 7""", db.conn, params=params)
+
+
+def _kept_counts(db: sqlite_utils.Database, judge: str | None) -> pd.DataFrame | None:
+    """``judge_label_counts`` of the whole database from ``slice_counts``: the judge's counts per
+    slice and label, and per slice the responses it has not judged (all of them, without a judge).
+    Stale counts are rebuilt first; None when they are stale and this connection cannot write."""
+    if db.execute("SELECT stale FROM slice_counts_state").fetchone()[0]:
+        try:
+            rebuild_slice_counts(db)
+        except (sqlite3.OperationalError, StoreError):  # read-only (or busy): the caller counts from the rows
+            return None
+    columns = ", ".join(f"json_extract(slice, '$[{i}]') AS {name}" for i, name in enumerate(SLICE))
+    return pd.read_sql_query(
+        f"""WITH j AS (SELECT coalesce((SELECT id FROM judges WHERE name = ?), -1) AS id),
+                 kept AS (SELECT slice, label AS judge_label, n FROM slice_counts WHERE judge_id = (SELECT id FROM j)
+                          UNION ALL
+                          SELECT t.slice, NULL, t.n - coalesce((SELECT sum(k.n) FROM slice_counts k
+                                                                WHERE k.judge_id = (SELECT id FROM j)
+                                                                  AND k.slice = t.slice), 0)
+                          FROM slice_counts t WHERE t.judge_id = 0 AND t.label = '')
+            SELECT {columns}, judge_label, n AS responses FROM kept WHERE n > 0""",
+        db.conn, params=[judge])
+
+
+def rebuild_slice_counts(db: sqlite_utils.Database) -> None:
+    """Count ``slice_counts`` again from the rows, after an edit moved rows between slices (a pass
+    over every response and verdict)."""
+    with write_transaction(db):
+        fill_slice_counts(db)
+
+
+def judges_with_verdicts(db: sqlite_utils.Database) -> list[str]:
+    """The judges that have at least one verdict (an index probe per judge)."""
+    return [r[0] for r in db.execute("""SELECT name FROM judges j
+                                        WHERE EXISTS (SELECT 1 FROM verdicts v WHERE v.judge_id = j.id) ORDER BY name""")]
 
 
 def verdicts_frame(db: sqlite_utils.Database, judge: str | None = None,

@@ -20,7 +20,7 @@ import pandas as pd
 import sqlite_utils
 
 from labels import UNPARSED
-from store import adjudication, categories, discussion
+from store import adjudication, categories, discussion, reads
 from store.selection import Selection, SelectionError, prompt_where, where
 
 # --- one item in full ----------------------------------------------------------------------------
@@ -418,8 +418,7 @@ def options(db: sqlite_utils.Database) -> dict[str, list[str]]:
         "category": column("SELECT DISTINCT category FROM prompts ORDER BY 1"),
         "subcategory": column("SELECT DISTINCT subcategory FROM prompts ORDER BY 1"),
         "model": column("SELECT DISTINCT model FROM responses ORDER BY 1"),
-        "judge": column("SELECT name FROM judges j WHERE EXISTS (SELECT 1 FROM verdicts v WHERE v.judge_id = j.id) "
-                        "ORDER BY 1"),
+        "judge": reads.judges_with_verdicts(db),
         "expected": column("SELECT DISTINCT expected FROM prompts ORDER BY 1"),
         "team_category": column("SELECT name FROM categories ORDER BY 1"),
     }

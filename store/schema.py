@@ -461,3 +461,84 @@ def m009_learned_judge(db: sqlite_utils.Database):
     );
     CREATE INDEX suggestions_response ON suggestions (response_id);
     """)
+
+
+#: A response's side of a preference pair ("chosen" / "rejected"; response alias ``{r}``), from its settings.
+SIDE_OF = ("CASE WHEN {r}.settings = '{{}}' THEN NULL "
+           "WHEN json_valid({r}.settings) THEN json_extract({r}.settings, '$.preference') END")
+# A response's slice as ``slice_counts`` keys it (store.reads.SLICE, as JSON: NULL and '' stay apart).
+_SLICE_OF = "json_array(p.dataset, p.category, p.subcategory, p.expected, {r}.model, " + SIDE_OF + ")"
+
+
+def fill_slice_counts(db: sqlite_utils.Database) -> None:
+    """(Re)count ``slice_counts`` from the rows and mark them current (migration 010, and
+    store.reads.rebuild_slice_counts after an edit made them stale). Inside the caller's transaction."""
+    db.conn.execute("DELETE FROM slice_counts")
+    db.conn.execute(f"""INSERT INTO slice_counts (judge_id, slice, label, n)
+                        SELECT 0, {_SLICE_OF.format(r="r")}, '', count(*)
+                        FROM responses r NOT INDEXED JOIN prompts p ON p.id = r.prompt_id WHERE 1 GROUP BY 2""")
+    db.conn.execute(f"""INSERT INTO slice_counts (judge_id, slice, label, n)
+                        SELECT v.judge_id, {_SLICE_OF.format(r="r")}, v.label, count(*)
+                        FROM verdicts v JOIN responses r ON r.id = v.response_id JOIN prompts p ON p.id = r.prompt_id
+                        WHERE 1 GROUP BY 1, 2, 3""")
+    db.conn.execute("UPDATE slice_counts_state SET stale = 0")
+
+
+@migrations()
+def m010_slice_counts(db: sqlite_utils.Database):
+    """Running counts behind the judge-only benchmark rates (issue 18): responses per slice
+    (judge_id 0, label '') and each judge's verdicts per slice and label, kept by triggers as rows
+    come and go (a slice left empty is deleted, so an undone import leaves the table as it was), so a
+    report reads a few hundred rows instead of grouping a million. An edit that
+    moves rows between slices (a prompt's dataset, category, subcategory or expected behaviour, a
+    response's prompt, model or settings, a verdict's label) marks the counts stale instead;
+    ``store.reads.judge_label_counts`` then counts from the rows and rebuilds them."""
+    db.executescript("""
+    CREATE TABLE slice_counts (
+        judge_id INTEGER NOT NULL,        -- 0: every response; else one judge's verdicts
+        slice TEXT NOT NULL,              -- JSON [dataset, category, subcategory, expected, model, side]
+        label TEXT NOT NULL,              -- '' for judge_id 0
+        n INTEGER NOT NULL,
+        PRIMARY KEY (judge_id, slice, label)
+    );
+    CREATE TABLE slice_counts_state (id INTEGER PRIMARY KEY CHECK (id = 1), stale INTEGER NOT NULL);
+    INSERT INTO slice_counts_state (id, stale) VALUES (1, 0);
+    """)
+    fill_slice_counts(db)  # a database with responses already: counted once, here
+    response = _SLICE_OF.format(r="new")
+    gone = _SLICE_OF.format(r="old")
+    db.executescript(f"""
+    CREATE TRIGGER responses_slice_insert AFTER INSERT ON responses BEGIN
+        INSERT INTO slice_counts (judge_id, slice, label, n)
+            SELECT 0, {response}, '', 1 FROM prompts p WHERE p.id = new.prompt_id
+            ON CONFLICT (judge_id, slice, label) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER responses_slice_delete AFTER DELETE ON responses BEGIN
+        UPDATE slice_counts SET n = n - 1 WHERE judge_id = 0 AND label = ''
+            AND slice = (SELECT {gone} FROM prompts p WHERE p.id = old.prompt_id);
+        DELETE FROM slice_counts WHERE judge_id = 0 AND label = '' AND n = 0
+            AND slice = (SELECT {gone} FROM prompts p WHERE p.id = old.prompt_id);
+    END;
+    CREATE TRIGGER verdicts_slice_insert AFTER INSERT ON verdicts BEGIN
+        INSERT INTO slice_counts (judge_id, slice, label, n)
+            SELECT new.judge_id, {_SLICE_OF.format(r="r")}, new.label, 1
+            FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE r.id = new.response_id
+            ON CONFLICT (judge_id, slice, label) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER verdicts_slice_delete AFTER DELETE ON verdicts BEGIN
+        UPDATE slice_counts SET n = n - 1 WHERE judge_id = old.judge_id AND label = old.label
+            AND slice = (SELECT {_SLICE_OF.format(r="r")} FROM responses r JOIN prompts p ON p.id = r.prompt_id
+                         WHERE r.id = old.response_id);
+        DELETE FROM slice_counts WHERE judge_id = old.judge_id AND label = old.label AND n = 0
+            AND slice = (SELECT {_SLICE_OF.format(r="r")} FROM responses r JOIN prompts p ON p.id = r.prompt_id
+                         WHERE r.id = old.response_id);
+    END;
+    CREATE TRIGGER prompts_slice_moved AFTER UPDATE OF dataset, category, subcategory, expected ON prompts
+        WHEN old.dataset IS NOT new.dataset OR old.category IS NOT new.category
+          OR old.subcategory IS NOT new.subcategory OR old.expected IS NOT new.expected
+    BEGIN UPDATE slice_counts_state SET stale = 1; END;
+    CREATE TRIGGER responses_slice_moved AFTER UPDATE OF prompt_id, model, settings ON responses
+    BEGIN UPDATE slice_counts_state SET stale = 1; END;
+    CREATE TRIGGER verdicts_slice_moved AFTER UPDATE OF response_id, judge_id, label ON verdicts
+    BEGIN UPDATE slice_counts_state SET stale = 1; END;
+    """)

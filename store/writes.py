@@ -94,13 +94,12 @@ def add_verdicts(db: sqlite_utils.Database, rows: Iterable[dict]) -> int:
     """Insert verdicts; a response keeps the first verdict a judge gave it. Returns rows added."""
     params = [tuple(r.get(c) for c in _VERDICT_COLUMNS) for r in rows]
     with write_transaction(db):
-        before = db.conn.total_changes
-        db.conn.executemany(
+        # rowcount, not total_changes: the rows of this insert, not what its triggers write (slice_counts)
+        return max(db.conn.executemany(
             f"""INSERT INTO verdicts ({", ".join(_VERDICT_COLUMNS)}) VALUES ({", ".join("?" * len(_VERDICT_COLUMNS))})
             ON CONFLICT (response_id, judge_id) DO NOTHING""",
             params,
-        )
-        return db.conn.total_changes - before
+        ).rowcount, 0)
 
 
 class LabelError(UserError):

@@ -84,18 +84,6 @@ def token() -> tuple:
     return session.cache_key()
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _bulk(key: tuple, selection: Selection):
-    """Every selected response and every verdict: keyed without the labels (``key`` from
-    ``session.cache_key(labels=False)``), so a label press never reloads them."""
-    db = store.connect(key[0])
-    try:
-        responses, verdicts, _ = store.reads.analysis_frames(db, selection)
-        return responses, verdicts
-    finally:
-        db.conn.close()
-
-
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _labelled(key: tuple, selection: Selection):
     """The labelled responses, their verdicts and the labels: what agreement needs, read from the
@@ -107,12 +95,21 @@ def _labelled(key: tuple, selection: Selection):
         db.conn.close()
 
 
-def frames(selection: Selection = Selection(), labelled_only: bool = False):
-    """(responses, verdicts, annotations) as ``store.reads.analysis_frames`` gives them."""
-    if labelled_only:
-        return _labelled(session.cache_key(), selection)
-    responses, verdicts = _bulk(session.cache_key(labels=False), selection)
-    return responses, verdicts, _labelled(session.cache_key(), Selection())[2]
+def frames(selection: Selection = Selection()):
+    """(responses, verdicts, annotations) of the labelled responses, as
+    ``store.reads.analysis_frames(labelled_only=True)`` gives them."""
+    return _labelled(session.cache_key(), selection)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _label_counts(key: tuple, judge: str | None):
+    """(responses per slice and judge label, judges with verdicts): keyed without the labels
+    (``session.cache_key(labels=False)``), so a label press never counts them again."""
+    db = store.connect(key[0])
+    try:
+        return store.reads.judge_label_counts(db, Selection(), judge), store.reads.judges_with_verdicts(db)
+    finally:
+        db.conn.close()
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -127,18 +124,18 @@ def team_frames(key: tuple):
 
 @st.cache_data(max_entries=32, show_spinner="Measuring agreement...")
 def overview(key: tuple, selection: Selection, reference: str) -> dict:
-    return agreement.overview(*frames(selection, labelled_only=True), reference, final=team_frames(key)[0])
+    return agreement.overview(*frames(selection), reference, final=team_frames(key)[0])
 
 
 @st.cache_data(max_entries=64, show_spinner="Measuring agreement...")
 def judge_report(key: tuple, selection: Selection, judge: str, reference: str, by: str) -> dict:
     final, tags = team_frames(key)
-    return agreement.judge_report(*frames(selection, labelled_only=True), judge, reference, by, final=final, tags=tags)
+    return agreement.judge_report(*frames(selection), judge, reference, by, final=final, tags=tags)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def disagreements(key: tuple, selection: Selection, judge: str, reference: str):
-    responses, verdicts, annotations = frames(selection, labelled_only=True)
+    responses, verdicts, annotations = frames(selection)
     ref = humans.reference(annotations, reference, team_frames(key)[0])
     return agreement.disagreements(agreement.pairs(responses, verdicts[verdicts["judge"] == judge], ref))
 
@@ -156,7 +153,9 @@ def report(key: tuple, source: str) -> dict:
     """``active:NAME`` reads the suggested batches too: a new batch changes no figure until one of
     its responses is labelled, and a label changes ``key``."""
     batches = suggestions.batches_frame(session.db()) if source.startswith("active:") else None
-    return benchmarks.report(*frames(), source, final=team_frames(key)[0], batches=batches)
+    counts, judges = _label_counts(session.cache_key(labels=False), benchmarks.parse_source(source)[1])
+    return benchmarks.report(*frames(), source, final=team_frames(key)[0], batches=batches, counts=counts,
+                             judges=judges)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -168,9 +167,9 @@ def batches_labelled(key: tuple) -> int:
 @st.cache_data(max_entries=8, show_spinner=False)
 def analysis_options(key: tuple) -> dict:
     """What the analysis pages offer: datasets, judges and annotators present in the database."""
-    db = session.db()
-    return {"datasets": review.options(db)["dataset"], "judges": review.options(db)["judge"],
-            "annotators": sorted(store.reads.annotations_frame(db)["annotator"].unique())}
+    fields = options()  # keyed without the labels: a label press does not scan the responses again
+    return {"datasets": fields["dataset"], "judges": fields["judge"],
+            "annotators": sorted(store.reads.annotations_frame(session.db())["annotator"].unique())}
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
