@@ -223,9 +223,9 @@ def check_archive(path) -> None:
 def read_log(path, dataset: str | None = None) -> Batch:
     """One log file into a Batch (nothing written)."""
     api = inspect_log_api(path)
-    check_archive(path)
     batch = Batch(str(path))
-    with reading(path):
+    with reading(path):  # a damaged zip directory fails in check_archive already: the same clear error
+        check_archive(path)
         header = api.read_eval_log(str(path), header_only=True)
         task = task_of(header.eval, dataset)
         grader = graders(header.eval)

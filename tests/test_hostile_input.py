@@ -114,6 +114,15 @@ def test_random_bytes(kind, data):
     harness(kind).check(kind, name, data)
 
 
+def test_an_eval_archive_with_a_damaged_directory_size_is_a_clear_error():
+    """The end-of-directory record of a zip gives its directory's size and offset; a wrong size made
+    zipfile raise BadZipFile past the importer (found by the mutation test above)."""
+    name, data = _sample("inspect")
+    end = data.rindex(b"PK\x05\x06")  # the end-of-central-directory record; the directory's size at +12
+    damaged = data[:end + 12] + (len(data) * 2).to_bytes(4, "little") + data[end + 16:]
+    harness("inspect").check("inspect", name, damaged)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @SETTINGS
 @given(op=st.sampled_from(OPS), pos=st.floats(0, 1), blob=st.binary(min_size=1, max_size=40))
