@@ -36,17 +36,6 @@ def open_in_review(prompt_id: int, response_id: int | None) -> None:
     st.switch_page("pages/review.py")
 
 
-def agree(verdicts: list, labels: list, final) -> str:
-    """Whether the judges' readable labels match the humans' (the adjudicator's final label where
-    there is one): blank until a human has labelled the response, so judges agreeing with each other
-    never reads as a check against people."""
-    human = {final} if isinstance(final, str) else {label for _, label in labels}
-    if not human:
-        return ""
-    judged = {label for _, label in verdicts if label != UNPARSED}
-    return "agree" if len(human | judged) == 1 else "disagree"
-
-
 def short(pairs: list) -> str:
     """Labels in a few words: "refuses ×2" when they agree, "refuses 1 · complies 1" when not
     (who said what is on the Review page)."""
@@ -83,9 +72,7 @@ if view == "table":
                          judged=frame["verdicts"].map(short),
                          human=[(f"final: {WORD.get(f, f)}" if isinstance(f, str) else short(p))
                                 for p, f in zip(frame["labels"], frame["final"])],
-                         tags=frame["tags"].fillna(""),
-                         agreement=[agree(v, p, f) for v, p, f in zip(frame["verdicts"], frame["labels"],
-                                                                      frame["final"])])
+                         tags=frame["tags"].fillna(""))
     # Tall enough for the whole page of rows (up to 50) so a page never scrolls inside the table.
     event = st.dataframe(
         frame.drop(columns=["verdicts", "labels"]), key=f"br_table_{number}_{size}", on_select="rerun",

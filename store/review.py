@@ -56,8 +56,8 @@ class Response:
     final: adjudication.Final | None = None  # the adjudicator's final label, when there is one
 
     def judge_human_disagree(self) -> bool:
-        judged = {v.label for v in self.verdicts if v.label != UNPARSED}
-        return any(a.label != j for a in self.current.values() for j in judged)
+        return judges_differ([v.label for v in self.verdicts], [a.label for a in self.current.values()],
+                             self.final.label if self.final else None) is True
 
 
 @dataclass
@@ -328,22 +328,36 @@ def browse_page(db: sqlite_utils.Database, s: Selection, offset: int, limit: int
                   WHERE a.response_id = r.id),
                (SELECT f.label FROM current_adjudications f WHERE f.response_id = r.id),
                (SELECT group_concat(t.tag, ',') FROM current_tags t WHERE t.response_id = r.id),
-               (SELECT count(DISTINCT x) FROM (SELECT v.label AS x FROM verdicts v WHERE v.response_id = r.id
-                  AND v.label != '{UNPARSED}' UNION ALL SELECT a.label FROM current_annotations a
-                  WHERE a.response_id = r.id)),
                r.id
         FROM page JOIN responses r ON r.id = page.rid JOIN prompts p ON p.id = r.prompt_id
         ORDER BY page.k, page.pid, r.model, r.id""", params + cond_params + [limit, offset])
     frame = pd.DataFrame(rows, columns=["prompt_id", "source_id", "dataset", "category", "prompt", "model",
-                                        "response", "verdicts", "labels", "final", "tags", "distinct", "response_id"])
+                                        "response", "verdicts", "labels", "final", "tags", "response_id"])
     for column in ("verdicts", "labels"):
         frame[column] = frame[column].map(lambda v: [pair.split("\x1f", 1) for pair in v.split("\x1e")]
                                           if isinstance(v, str) and v else [])
     frame["judges"] = frame["verdicts"].map(lambda pairs: "; ".join(f"{n}: {label}" for n, label in pairs))
     frame["humans"] = frame["labels"].map(lambda pairs: "; ".join(f"{n}: {label}" for n, label in pairs))
-    frame["agreement"] = frame["distinct"].map(lambda n: "—" if n == 0 else ("agree" if n == 1 else "disagree"))
+    frame["agreement"] = [_agreement(v, a, f) for v, a, f in zip(frame["verdicts"], frame["labels"], frame["final"])]
     return frame[["prompt_id", "source_id", "dataset", "category", "prompt", "model", "response", "judges", "humans",
                   "final", "tags", "agreement", "response_id", "verdicts", "labels"]]
+
+
+def judges_differ(judged: list[str], human: list[str], final: str | None) -> bool | None:
+    """Whether a readable judge label differs from a human one (the adjudicator's final label stands
+    for the humans where there is one); None until both a judge and a human have spoken, so judges
+    agreeing with each other never reads as a check against people. The Review page's badge and
+    Browse's "agree?" column both ask this."""
+    humans = {final} if isinstance(final, str) else set(human)
+    readable = {label for label in judged if label != UNPARSED}
+    if not humans or not readable:
+        return None
+    return any(h != j for h in humans for j in readable)
+
+
+def _agreement(verdicts: list, labels: list, final) -> str:
+    differ = judges_differ([label for _, label in verdicts], [label for _, label in labels], final)
+    return "" if differ is None else ("disagree" if differ else "agree")
 
 
 def grid_page(db: sqlite_utils.Database, s: Selection, offset: int, limit: int, judge: str = "") -> pd.DataFrame:
