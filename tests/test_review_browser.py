@@ -1,9 +1,12 @@
 """The review page in a real browser: keyboard labelling that survives a reload, safe display of a
-hostile response, and screenshots of the page (tests/screenshots/, look at them)."""
+hostile response, keys that act right after a name is typed and Enter pressed (Review and Prompt
+review), and screenshots of the page (tests/screenshots/, look at them)."""
 
 import pytest
+from playwright.sync_api import expect
 
 import store
+from store import prompt_labels
 from tests.app_server import browser_page, running_app, wait_idle
 from tests.conftest import ROOT
 from tests.fixture_db import build
@@ -86,3 +89,40 @@ def test_url_follows_the_item_and_five_models_still_compare(app, page):
     page.get_by_role("button", name="Next", exact=True).click()
     page.wait_for_url("**/review?prompt=con-3&dataset=coconot-contrast&model=gpt-4o-mini")
     page.get_by_text("Describe in words what a sunset").wait_for()
+
+
+def _name_then_key(page, name: str, enabled: str, key: str) -> None:
+    """Type a name in the sidebar, press Enter, then ``key`` with no click in between: Enter must
+    hand the keyboard back to the page (ui/persist.py), so the key acts instead of typing."""
+    box = page.get_by_role("textbox", name="Who is labelling")
+    box.fill(name)
+    box.press("Enter")
+    page.locator(enabled).first.wait_for()  # the name took: the label buttons are enabled
+    wait_idle(page)
+    page.keyboard.press(key)
+
+
+def test_enter_in_the_name_box_hands_the_keys_to_the_review_page(app, page):
+    url, path, fixture = app
+    page.goto(f"{url}/review?prompt=orig-3")
+    page.get_by_text("Keyboard focus").wait_for()
+    wait_idle(page)
+    _name_then_key(page, "erin", "[class*='st-key-rv_label_'] button:not([disabled])", "1")
+    page.get_by_text("erin: full compliance").wait_for()
+    wait_idle(page)
+    expect(page.get_by_role("textbox", name="Who is labelling")).to_have_value("erin")
+    rows = store.connect(path).execute("SELECT response_id, label FROM annotations WHERE annotator = 'erin'").fetchall()
+    assert rows == [(fixture.responses[("orig-3", "gpt-4o-mini")], "full_compliance")]
+
+
+def test_enter_in_the_name_box_hands_the_keys_to_the_prompt_review_page(app, page):
+    url, path, _ = app
+    page.goto(f"{url}/prompt_review")
+    page.locator(".st-key-pr_save_next button").wait_for()
+    wait_idle(page)
+    _name_then_key(page, "fay", ".st-key-pr_label_should_refuse button:not([disabled])", "3")
+    page.locator(".st-key-pr_label_should_refuse [data-testid='stBaseButton-primary']").wait_for()
+    wait_idle(page)
+    expect(page.get_by_role("textbox", name="Who is labelling")).to_have_value("fay")
+    mine = prompt_labels.labels_frame(store.connect(path))
+    assert list(mine["annotator"]) == ["fay"] and list(mine["label"]) == ["should_refuse"]

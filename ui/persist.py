@@ -8,6 +8,13 @@ the user's own typing: it is URL-encoded by the browser and placed in the script
 with ``<``, ``>`` and ``&`` escaped, so it cannot end the script or add markup. The filter is not
 kept here but in the URL (ui/filters.py), so a copied link shares it; the display choices are
 per-browser preferences (a shared link must not turn off someone else's content warning).
+
+That sidebar script is the app's one script, so it also carries the one keyboard rule a browser
+needs: Enter in a one-line box (the name, the search, a note, the Go-to number) applies it and
+gives the keyboard back to the page. Streamlit leaves the box focused after Enter, and its button
+shortcuts (1 / 2 / 3, N, U, P) ignore keys typed into a box, so a reviewer who typed a name and
+pressed Enter would type "123" into the name instead of labelling. The listener is added once per
+page load (the script runs again only when its text changes, and checks a flag).
 """
 
 import json
@@ -20,6 +27,11 @@ PREFS_COOKIE = "rr_prefs"
 MAX_NAME = 100
 _YEAR = 365 * 24 * 3600
 _WRITTEN = "_cookies_written"  # cookie -> the value this session last wrote (or found on load)
+_ENTER_LETS_GO = ("if (!window.rrEnterLetsGo) { window.rrEnterLetsGo = true; "
+                  "document.addEventListener('keyup', function (e) { var box = e.target; "
+                  "if (e.key === 'Enter' && !e.isComposing && box && box.closest && "
+                  "box.closest('[data-testid=\"stTextInput\"], [data-testid=\"stNumberInput\"]')) box.blur(); "
+                  "}, true); }")
 
 
 def _read(cookie: str) -> str | None:
@@ -60,20 +72,20 @@ def _value(key: str):
 
 
 def save(name: str | None, pref_keys: tuple[str, ...]) -> None:
-    """Write the name and the preferences to cookies when they differ from what the browser holds."""
+    """Write the name and the preferences to cookies when they differ from what the browser holds;
+    the same script makes Enter in a box hand the keyboard back (module docstring)."""
     ss = st.session_state
     written = ss.setdefault(_WRITTEN, {NAME_COOKIE: None, PREFS_COOKIE: {}})
     name = (name or "").strip()[:MAX_NAME] or None
     prefs = {k: v for k in pref_keys if isinstance(v := _value(k), (bool, int))}
-    lines = []
+    lines = [_ENTER_LETS_GO]
     if name != written[NAME_COOKIE]:
         lines.append(_set_cookie(NAME_COOKIE, name or "", 0 if name is None else _YEAR))
         written[NAME_COOKIE] = name
     if prefs and prefs != written[PREFS_COOKIE]:
         lines.append(_set_cookie(PREFS_COOKIE, json.dumps(prefs, sort_keys=True), _YEAR))
         written[PREFS_COOKIE] = prefs
-    if lines:
-        st.html("<script>" + "".join(lines) + "</script>", unsafe_allow_javascript=True)
+    st.html("<script>" + "".join(lines) + "</script>", unsafe_allow_javascript=True)
 
 
 def _set_cookie(cookie: str, value: str, max_age: int) -> str:
