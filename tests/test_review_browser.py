@@ -126,3 +126,44 @@ def test_enter_in_the_name_box_hands_the_keys_to_the_prompt_review_page(app, pag
     expect(page.get_by_role("textbox", name="Who is labelling")).to_have_value("fay")
     mine = prompt_labels.labels_frame(store.connect(path))
     assert list(mine["annotator"]) == ["fay"] and list(mine["label"]) == ["should_refuse"]
+
+
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory):
+    from demo import build_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    build_demo(store.connect(path))
+    with running_app(path) as server:
+        yield server.url, path
+
+
+def test_three_models_after_a_disagreeing_label_keep_verdicts_and_buttons_on_screen(demo_app, chromium_path):
+    """The demo's first item (three models), its text shown, each response labelled 'complies'
+    against judges that say refusal: the 'judge ≠ human' badge shows on one line and every
+    response's verdicts and label buttons are still inside 1280 x 800."""
+    from tests.test_workflow_browser import _on_screen
+
+    url, path = demo_app
+    with browser_page(chromium_path, width=1280, height=800) as page:
+        page.goto(f"{url}/review?prompt=demo-001")
+        page.get_by_text("Keyboard focus").wait_for()
+        wait_idle(page)
+        page.get_by_role("button", name="Show content").click()
+        _name_then_key(page, "carol", "[class*='st-key-rv_label_'] button:not([disabled])", "1")
+        for done in (1, 2, 3):
+            expect(page.get_by_text("carol: full compliance")).to_have_count(done)
+            wait_idle(page)
+            if done < 3:
+                page.keyboard.press("1")
+        badges = page.get_by_text("judge ≠ human")
+        expect(badges.first).to_be_visible()
+        line = page.get_by_text("carol: full compliance").first.bounding_box()["height"]
+        for badge in badges.all():
+            assert badge.bounding_box()["height"] <= line + 1  # one line, as tall as a reviewer's badge
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=SHOTS / "review_three_models_disagree.png")
+        ids = [r[0] for r in store.connect(path).execute(
+            "SELECT r.id FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE p.source_id = 'demo-001'")]
+        assert len(ids) == 3
+        _on_screen(page, ids)

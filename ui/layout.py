@@ -5,7 +5,9 @@ puts the review page's label buttons below the fold. ``app`` (every page) narrow
 ``review_page`` lets a long prompt, guideline or response scroll inside its own box instead of
 pushing the verdicts and buttons down: a response box takes what is left of the window's height
 after the page's fixed parts (``100vh - 31rem``, never less than 10 rem; less beside two others,
-whose verdicts and buttons wrap onto more lines), so on a taller screen more text shows. The rules name keyed containers (``st.container(key=...)`` becomes the class
+whose verdicts and buttons wrap onto more lines), so on a taller screen more text shows. A card's three
+label buttons stay on one line (the focused card's, wider by their key hints and a check, wrapped
+in a third of the page and pushed its last button off the screen). The rules name keyed containers (``st.container(key=...)`` becomes the class
 ``st-key-<key>``) and Streamlit's main block; a ``<style>``-only ``st.html`` takes no space.
 """
 
@@ -29,6 +31,9 @@ _REVIEW = """
 [class*="st-key-rv_card_"] [data-testid="stPopover"] button p {white-space: normal; text-align: left;}
 [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"]:nth-child(3)) [class*="st-key-rv_card_"] button
     {padding-left: .55rem; padding-right: .55rem;}
+[class*="st-key-rv_card_"] [data-testid="stHorizontalBlock"]:has(> [class*="st-key-rv_label_"]) {flex-wrap: nowrap; gap: .3rem;}
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"]:nth-child(3)) [class*="st-key-rv_label_"] button
+    {padding-left: .4rem; padding-right: .4rem;}
 """
 
 

@@ -26,6 +26,9 @@ from ui.badges import SHORT, badge, label_text
 from ui.display import escape_markdown, inert_markdown, show_text
 
 KEYS = {label: str(i) for i, label in enumerate(LABELS, start=1)}  # full_compliance=1, partial=2, refusal=3
+# A judge's verdict differs from the human reference: a badge short enough to share a line with a
+# reviewer's badge in a third of the page, so it never pushes the label buttons down a line.
+DISAGREE = ":orange-badge[:material/warning: judge ≠ human]"
 
 
 @dataclass
@@ -92,7 +95,7 @@ def _verdicts_and_labels(response: Response, view: View, actions: Actions) -> No
         if response.final:
             parts.append(f":violet-badge[:material/gavel: final: {label_text(response.final.label)}]")
         if response.judge_human_disagree():
-            parts.append(":orange[:material/warning: **judge and human disagree**]")
+            parts.append(DISAGREE)
         st.markdown(" ".join(parts), width="content")
         if actions.flag:
             flagged = FLAG in response.tags
@@ -204,5 +207,5 @@ def summary_line(response: Response, view: View) -> str:
     judges = " ".join(badge(v.label, view.judge(v.judge)) for v in response.verdicts) or "no verdicts"
     people = " ".join(badge(a.label, name) for name, a in response.current.items()) or \
         ":gray-badge[not reviewed yet]"
-    warn = " :orange[:material/warning: disagree]" if response.judge_human_disagree() else ""
+    warn = f" {DISAGREE}" if response.judge_human_disagree() else ""
     return f"{head} · {judges} · {people}{warn}"
