@@ -51,7 +51,7 @@ def test_page_renders_an_item_with_every_model_and_verdict(db_path, fixture):
                                                           ":red-badge[rules: full refusal]"]
     assert "The response reads as full refusal" in text  # the rationale, inside the popover
     assert ":red-badge[alice: full refusal]" in text
-    assert "judge and human disagree" in text  # alice's partial refusal vs the rule judge's full refusal
+    assert "judge ≠ human" in text  # alice's partial refusal vs the rule judge's full refusal
     assert "Item **1** of **12**" in text
     assert at.query_params["prompt"] == "orig-1" and at.query_params["model"] == "gpt-4o-mini"
     assert "Labelled **4 / 36** responses in this filter (12 prompts)" in at.get("progress")[0].proto.text
