@@ -88,7 +88,7 @@ def label(prompt_id: int, value: str) -> None:
     except UserError as exc:  # bad label, role refused, read-only file
         state.flash("error", f"Not saved: {escape_markdown(exc)}")
         return
-    st.toast(f"Saved: {label_text(value)}", icon=":material/check:")
+    state.report_saved(value)
 
 
 def save_and_next() -> None:
@@ -119,6 +119,7 @@ def undo() -> None:
 state.resolve(db, view, st.query_params.get("prompt"), st.query_params.get("dataset", ""), me, k)
 for kind, text in state.take_flashes():
     getattr(st, kind)(text)
+said = state.take_said()  # what the last label or undo did: in the top bar, this run only
 
 blocked = auth.explain_labelling()
 if queue and me is None:
@@ -154,6 +155,9 @@ with st.container(horizontal=True, vertical_alignment="center"):
     can_label = me is not None and not blocked  # as on the Review page: primary only with something to save
     st.button("Save and next" if can_label else "Next prompt", icon=":material/done_all:",
               type="primary" if can_label else "secondary", key="pr_save_next", shortcut="N", on_click=save_and_next)
+    if said:
+        with st.container(key="pr_said"):  # one line (ui/layout.py): nothing moves when it shows
+            st.markdown(said)
 
 # --- the prompt --------------------------------------------------------------------------------
 hidden = (ss[keys.HIDE_SENSITIVE] and item.prompt_id not in state.revealed

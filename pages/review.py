@@ -15,7 +15,7 @@ from runs import learned
 from store import adjudication, categories, discussion, review, suggestions, writes
 from ui import auth, cached, diff, filters, layout, session, shell, teams
 from ui import review_state as keys
-from ui.badges import expected_badge, label_text
+from ui.badges import expected_badge
 from ui.display import (
     escape_markdown,
     guideline,
@@ -107,8 +107,9 @@ def label(response_id: int, value: str) -> None:
     except UserError as exc:  # bad label, role refused, read-only file
         state.flash("error", f"Not saved: {exc}")
         return
-    st.toast(f"Saved: {label_text(value)}", icon=":material/check:")
     item = review.fetch_item(session.db(), state.prompt, selection.model)
+    model = next((r.model for r in item.responses if r.id == response_id), "") if item else ""
+    state.report_saved(value, escape_markdown(cached.names()["model"].get(model, model)) if model else "")
     if item:
         state.after_label([r.id for r in item.responses], {r.id for r in item.responses if name not in r.current},
                           response_id)
@@ -152,6 +153,7 @@ def adjudicate(response_id: int, value: str | None) -> None:
 state.resolve(db, selection, st.query_params.get("prompt"), st.query_params.get("dataset", ""), me,
               queue_settings, link_model=st.query_params.get("model", ""))
 flashes = state.take_flashes()
+said = state.take_said()  # what the last label or undo did: beside the keyboard focus, this run only
 if flashes:
     with st.container(key="rv_flash"):  # ui/layout.py shortens the response boxes while a message shows
         for kind, text in flashes:
@@ -251,6 +253,9 @@ with st.container(horizontal=True, vertical_alignment="center", gap="small"):
                 "P goes back.", width="content")
     st.radio("Keyboard focus", list(names), key=keys.FOCUS, format_func=names.get, horizontal=True,
              label_visibility="collapsed", width="content")
+    if said:
+        with st.container(key="rv_said"):  # one line (ui/layout.py): nothing moves when it shows
+            st.markdown(said)
 actions = Actions(label=label, flag=flag, tags=save_tags, comment=add_comment, adjudicate=adjudicate)
 if len(item.responses) <= 3:
     shown = item.responses

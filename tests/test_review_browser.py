@@ -113,6 +113,15 @@ def test_enter_in_the_name_box_hands_the_keys_to_the_review_page(app, page):
     expect(page.get_by_role("textbox", name="Who is labelling")).to_have_value("erin")
     rows = store.connect(path).execute("SELECT response_id, label FROM annotations WHERE annotator = 'erin'").fetchall()
     assert rows == [(fixture.responses[("orig-3", "gpt-4o-mini")], "full_compliance")]
+    # What the key did is one line beside the keyboard focus (no toast over the top bar), and U
+    # replaces it rather than showing beside it.
+    expect(page.get_by_text("Saved: full compliance on gpt-4o-mini")).to_be_visible()
+    assert page.locator("[data-testid='stToast']").count() == 0
+    page.keyboard.press("u")
+    page.get_by_text("Undid your full compliance on gpt-4o-mini").wait_for()
+    wait_idle(page)
+    assert page.get_by_text("Saved:").count() == 0 and page.locator("[data-testid='stToast']").count() == 0
+    page.screenshot(path=SHOTS / "review_undo_said.png")
 
 
 def test_enter_in_the_name_box_hands_the_keys_to_the_prompt_review_page(app, page):

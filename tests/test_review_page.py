@@ -88,7 +88,7 @@ def test_label_button_writes_an_annotation_with_the_reviewers_name(db_path, fixt
     assert rows[-1][2] is None and rows[-1][4] is not None  # an undo row, label withdrawn
     assert rows[-1][0] == rid
     assert "carol: full refusal" not in _text(at).split("History")[0]
-    assert any("Undid your full refusal on llama-3-8b" in s.value for s in at.success)
+    assert any("Undid your full refusal on llama-3-8b" in m.value for m in at.markdown)  # the status line
     assert at.session_state["rv_focus"] == rid  # the focus returns to what was undone
 
 

@@ -7,7 +7,12 @@ The rules: a deep link (``?prompt=<source_id>&dataset=...``) the session did not
 in queue mode a new queue starts when its settings change, and "next" takes the next item the
 queue hands this reviewer (what was passed over unlabelled is not handed out again this session);
 otherwise the open item stays while it is in the filter, else the filter's first item opens.
-Messages wait in ``flashes`` until the page draws them.
+
+Messages: what a label or undo key just did ("Saved: full refusal on aurora-7b", "Undid your ...")
+is ``said``, one line the page draws (Review: beside the keyboard focus; Prompt review: in the top
+bar) on the next run only, so a newer action or any other rerun (a filter change) replaces it: it
+can never contradict what the page shows, and unlike a toast it covers nothing. Problems and
+notices (a refused write, the end of the filter) wait in ``flashes``, drawn as boxes above the item.
 
 A ``view`` is whatever the page lists its items by (a ``Selection``; for Prompt review a
 ``(Selection, status)`` pair), a ``queue`` the queue settings (None outside queue mode); the state
@@ -37,6 +42,7 @@ class ItemState:
     visited: list[tuple] = field(default_factory=list)  # queue items (``open`` arguments), for "Back"
     revealed: set[int] = field(default_factory=set)  # sensitive prompts the reviewer chose to show
     flashes: list[tuple[str, str]] = field(default_factory=list)
+    said: str = ""  # markdown: what the reviewer's last label or undo did (module docstring)
 
     @classmethod
     def get(cls):
@@ -80,13 +86,21 @@ class ItemState:
         shown, self.flashes = self.flashes, []
         return shown
 
+    def take_said(self) -> str:
+        shown, self.said = self.said, ""
+        return shown
+
+    def report_saved(self, label: str, on: str = "") -> None:
+        """Say which label a key or click just recorded (``on``: the model, as shown)."""
+        self.said = f":green[:material/check: Saved: {label_text(label)}{f' on {on}' if on else ''}]"
+
     def report_undo(self, undone: str | None, restored: str | None, on: str = "") -> None:
         """Say what ``U`` undid (``undone`` None: nothing of the reviewer's was there to undo)."""
         if undone is None:
-            self.flash("info", "Nothing of yours to undo on this prompt.")
+            self.said = ":gray[:material/undo: Nothing of yours to undo on this prompt.]"
             return
         now = f"back to {label_text(restored)}" if restored else "now unlabelled"
-        self.flash("success", f"Undid your {label_text(undone)}{f' on {on}' if on else ''} ({now}).")
+        self.said = f":blue[:material/undo: Undid your {label_text(undone)}{f' on {on}' if on else ''} ({now}).]"
 
     # -- moving --------------------------------------------------------------------------------------
     def step(self, db, view, direction: int) -> None:

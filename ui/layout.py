@@ -15,6 +15,8 @@ import streamlit as st
 
 _APP = """
 [data-testid="stMainBlockContainer"] {padding: 4.25rem 1.5rem 3rem 1.5rem;}
+.st-key-rv_said, .st-key-pr_said {flex: 1 1 0; min-width: 0; align-self: center;}
+.st-key-rv_said p, .st-key-pr_said p {margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;}
 """
 _REVIEW = """
 .st-key-rv_prompt {max-height: 9rem; overflow-y: auto;}

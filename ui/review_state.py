@@ -21,7 +21,7 @@ import streamlit as st
 
 from store import review, suggestions, writes
 from store.selection import Selection
-from ui.display import inert_markdown
+from ui.display import escape_markdown
 from ui.item_state import ItemState
 
 STATE = "rv_state"
@@ -130,4 +130,4 @@ class ReviewState(ItemState):
         response_id, model, undone, restored = done
         self.focus = response_id
         st.session_state[FOCUS] = response_id
-        self.report_undo(undone, restored, on=inert_markdown((shown or {}).get(model, model)))
+        self.report_undo(undone, restored, on=escape_markdown((shown or {}).get(model, model)))
