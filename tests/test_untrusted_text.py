@@ -163,3 +163,12 @@ def test_text_over_the_budget_is_shown_as_exact_characters():
     assert at.code[0].value == text and "exact characters" in at.caption[0].value
     assert at.markdown[0].value == "Some **bold** and" and at.code[1].value == "print(1)"
     assert at.code[1].language == "python"
+
+
+def test_headings_of_every_level_are_written_as_the_smallest():
+    """A response's "# Christianity" must not render as large as the page title: every heading is an h6."""
+    text = "# Christianity\n\n## Part two #\n\nSetext\n======\n\n###### small"
+    rendered = display.inert_markdown(text)
+    assert [t.tag for t in FULL.parse(rendered) if t.type == "heading_open"] == ["h6"] * 4
+    assert_inert(rendered)
+    assert visible(text) == visible(rendered)

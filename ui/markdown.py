@@ -13,6 +13,8 @@ block quotes, tables, emphasis, strong, strikethrough, line breaks, code spans a
 - Streamlit's renderer turns URL- and e-mail-shaped text into links even when escaped (the GFM
   autolink transform runs on text after escapes are resolved), so a word holding ``://``, ``@`` or
   ``www.`` is written as a code span: plain, not clickable, and exactly its characters.
+- A heading of any level is written as the smallest (h6, body-sized bold): a response's
+  "# Christianity" must not render as large as the page's own title.
 - What is kept verbatim (code spans and code blocks) is written with a backtick fence longer than
   any backtick run inside it, so the renderer reads exactly that stretch as code: the parse that
   decided what is code is the one whose output the renderer sees.
@@ -197,7 +199,7 @@ class _Writer:
             body = text[:-1]
             if text.endswith("#") and (len(body) - len(body.rstrip("\\"))) % 2 == 0:  # not already escaped
                 text = body + "\\#"
-            return "#" * int(tok.tag[1:]) + " " + text
+            return "###### " + text  # every level as the smallest: a response never shouts like the page
         if kind == "blockquote":
             return _indent(self.markdown(i + 1, end), "> ", "> ", ">")
         if kind in ("bullet_list", "ordered_list"):
