@@ -104,17 +104,19 @@ def manage() -> None:
         st.info("No showcases yet. On the review page, use **Add to showcase** under an item.")
     for entry in listed:
         with st.container(border=True):
-            head = st.columns([5, 1, 1], vertical_alignment="center")
-            head[0].markdown(f"**{display.escape_markdown(entry['name'])}** · {count(entry['items'], 'item')}"
-                             + (f" · by {display.escape_markdown(entry['created_by'])}" if entry["created_by"] else ""))
-            head[1].button("Present", key=f"present-{entry['name']}", icon=":material/slideshow:",
-                           on_click=_go, args=(entry["name"],), disabled=not entry["items"], width="stretch")
-            head[1].markdown(f"[Link]({teams.presenter_link(entry['name'])})")
-            blocked = auth.why_not("admin")
-            head[2].button("Delete", key=f"delete-{entry['name']}", icon=":material/delete:",
-                           disabled=blocked is not None, help=blocked or "Deletes the showcase, not the data.",
-                           width="stretch", on_click=auth.attempt_later,
-                           args=("showcases", showcases.delete, auth.current_user(), entry["name"]))
+            with st.container(horizontal=True, vertical_alignment="center"):  # one row, every button level
+                st.markdown(f"**{display.escape_markdown(entry['name'])}** · {count(entry['items'], 'item')}"
+                            + (f" · by {display.escape_markdown(entry['created_by'])}" if entry["created_by"] else ""),
+                            width="stretch")
+                st.button("Present", key=f"present-{entry['name']}", icon=":material/slideshow:",
+                          on_click=_go, args=(entry["name"],), disabled=not entry["items"])
+                st.link_button("Link", teams.presenter_link(entry["name"]), icon=":material/link:",
+                               help="The presenter view in a new tab: copy its address to send it.")
+                blocked = auth.why_not("admin")
+                st.button("Delete", key=f"delete-{entry['name']}", icon=":material/delete:",
+                          disabled=blocked is not None, help=blocked or "Deletes the showcase, not the data.",
+                          on_click=auth.attempt_later,
+                          args=("showcases", showcases.delete, auth.current_user(), entry["name"]))
             with st.expander("Items"):
                 remove_blocked = auth.why_not("reviewer")
                 for number, it in enumerate(showcases.items(db, entry["name"]), start=1):

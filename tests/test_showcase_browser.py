@@ -97,6 +97,13 @@ def test_presenter_walks_a_showcase_from_a_deep_link(app, page):
     page.get_by_text("Who is labelling").wait_for()  # the app's own sidebar, not a bare page
     wait_idle(page)
     _shot(page, "manage")
+    # The showcase's actions sit on one row, level with each other (no link hanging under Present).
+    boxes = [page.get_by_role("button", name="Present").first.bounding_box(),
+             page.locator("[data-testid='stLinkButton'] a", has_text="Link").first.bounding_box(),
+             page.get_by_role("button", name="Delete").first.bounding_box()]
+    assert all(box for box in boxes), boxes
+    assert max(b["y"] for b in boxes) - min(b["y"] for b in boxes) < 2, boxes
+    assert max(b["height"] for b in boxes) - min(b["height"] for b in boxes) < 2, boxes
 
     assert leaks == []
     assert store.reads.stats(store.connect(path, readonly=True)) == counts  # presenting writes nothing
