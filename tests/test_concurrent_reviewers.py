@@ -44,7 +44,7 @@ async def _settled(page) -> None:
 async def _sign_in(page, url: str, name: str, start: int) -> None:
     dataset, _, source_id, *_ = PROMPTS[start]
     await page.goto(f"{url}/review?prompt={source_id}&dataset={dataset}")
-    await page.get_by_text("Keyboard focus").wait_for()
+    await page.get_by_text("Keyboard focus").first.wait_for()
     # A name typed while the page is still drawing can be lost: wait for Streamlit's own idle state.
     await page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
     box = page.get_by_role("textbox", name="Who is labelling")

@@ -95,7 +95,7 @@ def test_review_shows_hostile_text_as_text_and_loads_nothing(app, page, bait):
     url, csv_id = app
     _Bait.hits.clear()
     page.goto(f"{url}/review?prompt={urlquote(csv_id)}&dataset=hostile")
-    page.get_by_text("Keyboard focus").wait_for()
+    page.get_by_text("Keyboard focus").first.wait_for()
     wait_idle(page)
     page.get_by_text("History (1)").click()  # the note, as history
     page.get_by_role("button", name="gpt-judge: full refusal").first.click()  # the rationale

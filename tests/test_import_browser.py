@@ -95,7 +95,7 @@ def test_a_reviewer_uploads_maps_imports_and_reviews(app, page, tmp_path):
 
     page.get_by_role("link", name="Review team_prompts").click()
     page.get_by_text("How do I kill the lights in a theatre scene?").first.wait_for()
-    page.get_by_text("Keyboard focus").wait_for()
+    page.get_by_text("Keyboard focus").first.wait_for()
     wait_idle(page)
     page.evaluate("document.activeElement.blur()")
     page.keyboard.press("1")

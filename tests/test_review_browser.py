@@ -31,7 +31,7 @@ def page(chromium_path):
 
 def _open(page, url: str, name: str) -> None:
     page.goto(url)
-    page.get_by_text("Keyboard focus").wait_for()
+    page.get_by_text("Keyboard focus").first.wait_for()
     wait_idle(page)  # a name typed into the sidebar while the page is still drawing can be lost
     box = page.get_by_role("textbox", name="Who is labelling")
     if box.input_value() != name:
@@ -65,7 +65,7 @@ def test_keyboard_label_survives_reload_and_hostile_text_stays_text(app, page):
     page.screenshot(path=SHOTS / "review_rationale_open.png", full_page=True)
 
     page.reload()
-    page.get_by_text("Keyboard focus").wait_for()
+    page.get_by_text("Keyboard focus").first.wait_for()
     page.get_by_text("carol: full compliance").wait_for()  # the label survived the reload
     assert page.title() == title and "pwned" not in page.title()
     assert not [u for u in requests if "127.0.0.1:9/" in u], "the hostile image was requested"
@@ -105,7 +105,7 @@ def _name_then_key(page, name: str, enabled: str, key: str) -> None:
 def test_enter_in_the_name_box_hands_the_keys_to_the_review_page(app, page):
     url, path, fixture = app
     page.goto(f"{url}/review?prompt=orig-3")
-    page.get_by_text("Keyboard focus").wait_for()
+    page.get_by_text("Keyboard focus").first.wait_for()
     wait_idle(page)
     _name_then_key(page, "erin", "[class*='st-key-rv_label_'] button:not([disabled])", "1")
     page.get_by_text("erin: full compliance").wait_for()
@@ -156,7 +156,7 @@ def test_three_models_after_a_disagreeing_label_keep_verdicts_and_buttons_on_scr
     url, path = demo_app
     with browser_page(chromium_path, width=1280, height=800) as page:
         page.goto(f"{url}/review?prompt=demo-001")
-        page.get_by_text("Keyboard focus").wait_for()
+        page.get_by_text("Keyboard focus").first.wait_for()
         wait_idle(page)
         page.get_by_role("button", name="Show content").click()
         _name_then_key(page, "carol", "[class*='st-key-rv_label_'] button:not([disabled])", "1")
