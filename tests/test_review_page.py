@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sign_in
 from tests.fixture_db import build
 from tests.test_untrusted_text import assert_inert
 
@@ -17,10 +17,13 @@ def fixture(db, db_path, monkeypatch):
     return build(db, hostile=True)
 
 
-def _app(db_path, page="pages/review.py", reviewer="carol", query=None, **state) -> AppTest:
+def _app(db_path, page="pages/review.py", reviewer="carol", query=None, signed_in=None, **state) -> AppTest:
+    """The app on ``page``; ``signed_in``: a user who signed in (a typed name never acts as an admin)."""
     assert os.environ.get("REFUSAL_REVIEW_DB") == str(db_path), "the test's fixture points the app at its database"
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    if reviewer:
+    if signed_in:
+        sign_in(at, signed_in)
+    elif reviewer:
         at.session_state["reviewer"] = reviewer
     for key, value in state.items():
         at.session_state[key] = value

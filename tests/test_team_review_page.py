@@ -5,39 +5,18 @@ display names instead of hashes, and the Results page on CoCoNot preference data
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import labels
 import store
 from store import adjudication, discussion, names, users
-from tests.conftest import ROOT, sign_in
 from tests.fixture_db import build
+from tests.test_review_page import _app, _text
 
 
 @pytest.fixture
 def fixture(db, db_path, monkeypatch):
     monkeypatch.setenv("REFUSAL_REVIEW_DB", str(db_path))  # the app's only database (ui/deployment.py)
     return build(db)
-
-
-def _app(db_path, page="pages/review.py", reviewer="carol", query=None, signed_in=None, **state) -> AppTest:
-    """The app on ``page``; ``signed_in``: a user who signed in (a typed name never acts as an admin)."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    if signed_in:
-        sign_in(at, signed_in)
-    elif reviewer:
-        at.session_state["reviewer"] = reviewer
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    at.query_params.update(query or {})
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _text(at) -> str:
-    return "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
 
 
 def test_flag_tags_and_comments_from_a_card(db_path, fixture):
