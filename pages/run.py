@@ -200,8 +200,8 @@ with history_tab:
     else:
         targets = {**cached.names()["judge"], **cached.names()["model"]}
         recent = recent.assign(target=recent["target"].map(lambda t: targets.get(t, t)),
-                               started_at=recent["started_at"].str.slice(0, 19).str.replace("T", " "),
-                               finished_at=recent["finished_at"].str.slice(0, 19).str.replace("T", " "))
+                               started_at=recent["started_at"].map(display.when),
+                               finished_at=recent["finished_at"].map(display.when))
         st.dataframe(recent, hide_index=True, width="stretch", column_config={
             "id": "run", "n_items": "items", "n_done": "done", "n_errors": "errors", "prompt_tokens": "prompt tokens",
             "completion_tokens": "completion tokens", "started_at": "started (UTC)", "finished_at": "finished (UTC)"})

@@ -56,8 +56,8 @@ class Response:
     final: adjudication.Final | None = None  # the adjudicator's final label, when there is one
 
     def judge_human_disagree(self) -> bool:
-        return judges_differ([v.label for v in self.verdicts], [a.label for a in self.current.values()],
-                             self.final.label if self.final else None) is True
+        return bool(judges_differ([v.label for v in self.verdicts], [a.label for a in self.current.values()],
+                                  self.final.label if self.final else None))
 
 
 @dataclass

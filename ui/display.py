@@ -28,6 +28,11 @@ def escape_markdown(text) -> str:
     return markdown.escape(str(text))
 
 
+def when(stamp) -> str:
+    """A stored UTC timestamp ("2026-11-30T04:27:23.123Z") as "2026-11-30 04:27"; blank when unset."""
+    return stamp[:16].replace("T", " ") if isinstance(stamp, str) else ""
+
+
 def quote(value, limit: int = QUOTE_LIMIT) -> str:
     """A user's or a URL's value quoted inside one of the app's own messages: in quotes, control
     characters visible (``\\n``), cut to ``limit`` characters, and inert."""

@@ -23,7 +23,7 @@ from labels import LABELS
 from store.discussion import FLAG
 from store.review import Response
 from ui.badges import SHORT, badge, label_text
-from ui.display import escape_markdown, inert_markdown, show_text
+from ui.display import escape_markdown, inert_markdown, show_text, when
 
 KEYS = {label: str(i) for i, label in enumerate(LABELS, start=1)}  # full_compliance=1, partial=2, refusal=3
 # A judge's verdict differs from the human reference: a badge short enough to share a line with a
@@ -66,10 +66,6 @@ def tags_key(response_id: int) -> str:
 
 def comment_key(response_id: int) -> str:
     return f"rv_comment_{response_id}"
-
-
-def _when(created_at: str) -> str:
-    return created_at[:16].replace("T", " ")
 
 
 def tied(response: Response) -> bool:
@@ -137,12 +133,12 @@ def _more(response: Response, view: View, actions: Actions) -> None:
         for a in reversed(response.history):
             what = f"undo of #{a.undoes} → {label_text(a.label)}" if a.undoes else label_text(a.label)
             note = f" · *{inert_markdown(a.note)}*" if a.note and not a.undoes else ""
-            st.markdown(f"#{a.id} · {_when(a.created_at)} · **{escape_markdown(a.annotator)}** · {what}{note}")
+            st.markdown(f"#{a.id} · {when(a.created_at)} · **{escape_markdown(a.annotator)}** · {what}{note}")
 
 
 def _discussion(response: Response, view: View, actions: Actions) -> None:
     for c in response.comments:
-        st.markdown(f":material/chat_bubble: **{escape_markdown(c.author)}** · {_when(c.created_at)}")
+        st.markdown(f":material/chat_bubble: **{escape_markdown(c.author)}** · {when(c.created_at)}")
         show_text(c.body, view.plain)
     if actions.comment:
         st.text_input("Add to the discussion", key=comment_key(response.id), disabled=not view.can_label,
@@ -153,7 +149,7 @@ def _adjudication(response: Response, view: View, actions: Actions) -> None:
     if response.final:
         f = response.final
         st.markdown(f":violet-badge[:material/gavel: final label: {label_text(f.label)}] by "
-                    f"**{escape_markdown(f.adjudicator)}** · {_when(f.created_at)}"
+                    f"**{escape_markdown(f.adjudicator)}** · {when(f.created_at)}"
                     + (f" · *{inert_markdown(f.note)}*" if f.note else ""))
     elif tied(response):
         st.markdown(":violet[:material/balance: The human labels tie: this response counts in no figure until an "
