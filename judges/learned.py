@@ -41,7 +41,7 @@ import scipy.sparse as sp
 
 import labels
 from errors import UserError
-from judges import rules, text_features
+from judges import overlap, rules, text_features
 
 #: Bumped when the features change, so the same labels train a new judge name.
 FEATURES_VERSION = 1
@@ -106,10 +106,14 @@ class _Raw:
 
 
 def _featurize(frame: pd.DataFrame, settings: Settings, rule_features: np.ndarray) -> _Raw:
-    enc = text_features.encode(frame["response"].tolist())
+    texts = frame["response"].tolist()
+    enc = text_features.encode(texts)
     prompt_of, prompts = pd.factorize(frame["prompt"].fillna("").astype(str))
     prompt_enc = text_features.encode(list(prompts))
-    engaged = text_features.overlaps(enc, list(prompts), prompt_of)
+    words = [overlap.content_words(rules.normalise_text(prompt)) for prompt in prompts]
+    engaged = overlap.overlaps([words[k] for k in prompt_of],  # the rule judge's overlap, on what encode reads
+                               [rules.normalise_text(t[:text_features.MAX_CHARS] if isinstance(t, str) else "")
+                                for t in texts])
     dense = np.column_stack([rule_features, np.nan_to_num(engaged), np.isnan(engaged),
                              np.log1p(enc.lengths) / np.log1p(settings.max_chars)])
     return _Raw({"chars": text_features.char_grams(enc, settings.char_sizes),

@@ -13,7 +13,12 @@ is not "off topic", only unreadable here).
 import functools
 import re
 
-_WORD = re.compile(r"[a-z][a-z']*[a-z]")
+import numpy as np
+
+# Words are runs of [a-z'] without their outer apostrophes: every other byte of the UTF-8 text becomes
+# a space (bytes.translate and bytes.split run in C, ~3x faster than a regex findall over the text;
+# no byte of a multi-byte character is ASCII, so "café" yields "caf" as [a-z][a-z']*[a-z] would).
+_LATIN = bytes(c if 97 <= c <= 122 or c == 39 else 32 for c in range(256))
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "ies", "ied", "er", "ed", "es", "ly", "s")
 MIN_RESPONSE_WORDS = 3  # fewer Latin-letter content words: the overlap is unknown, not zero
 MIN_PROMPT_WORDS = 2  # a prompt with one content word says too little to tell "off topic" from terse
@@ -47,14 +52,15 @@ def _stem(word: str) -> str:
 
 
 @functools.lru_cache(maxsize=1 << 16)  # a language has far fewer words than a million responses: each once
-def _content_stem(word: str) -> str | None:
-    """A word's stem, or None for a stop word or one shorter than three letters."""
+def _content_stem(token: bytes) -> str | None:
+    """A token's stem, or None for a stop word or a word shorter than three letters."""
+    word = token.strip(b"'").decode("ascii")
     return None if len(word) < 3 or word in STOP_WORDS else _stem(word)
 
 
 def content_words(text: str) -> frozenset:
     """The stemmed content words of lower-cased ``text`` (each distinct word looked up once)."""
-    return frozenset(map(_content_stem, set(_WORD.findall(text)))) - _NONE
+    return frozenset(map(_content_stem, set(text.encode("utf-8", "replace").translate(_LATIN).split()))) - _NONE
 
 
 _NONE = frozenset({None})
@@ -68,6 +74,13 @@ def overlap(prompt_words: frozenset, response: str) -> float | None:
     if len(found) < MIN_RESPONSE_WORDS:
         return None
     return len(prompt_words & found) / len(prompt_words)
+
+
+def overlaps(prompt_words: list[frozenset], responses: list[str]) -> np.ndarray:
+    """overlap() of each response with its prompt's words, NaN where it cannot be told: the form
+    both the rule judge and the learned judge read, so they agree on "engages the question"."""
+    found = (overlap(words, response) for words, response in zip(prompt_words, responses))
+    return np.fromiter((np.nan if v is None else v for v in found), dtype=float, count=len(responses))
 
 
 _TOKEN = re.compile(r"\w+")

@@ -359,8 +359,9 @@ class _Matcher:
             return np.full(len(rows), np.nan)
         todo = rows[self.overlap[rows] == -1.0]
         if len(todo):
-            found = [overlap.overlap(self.prompts[i].words, self.said[i]) for i in todo.tolist()]
-            self.overlap[todo] = [np.nan if v is None else v for v in found]
+            todo_rows = todo.tolist()
+            self.overlap[todo] = overlap.overlaps([self.prompts[i].words for i in todo_rows],
+                                                  [self.said[i] for i in todo_rows])
         return self.overlap[rows]
 
 

@@ -16,14 +16,11 @@ straddle two documents; it carries no weight.
 Bounded in time and memory: each text is cut to ``MAX_CHARS`` characters, and callers feed chunks.
 """
 
-import functools
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from judges import overlap, rules
 from judges.rules import _QUOTES
 
 BITS = 20
@@ -185,112 +182,3 @@ def word_grams(tokens: Words) -> list[Grams]:
     last = tokens.offsets[1:] - 1
     pairs[last[last >= 0]] = 0
     return [Grams(singles, tokens.offsets), Grams(pairs, tokens.offsets)]
-
-
-def overlaps(responses: Encoded, prompts: list, prompt_of: np.ndarray) -> np.ndarray:
-    """judges/overlap.py's overlap for every response at once: the share of its prompt's content
-    words (``overlap.content_words``: stemmed, no stop words) that the response uses, NaN where
-    overlap.py says it cannot be told. The same words, stems and thresholds, so the learned judge
-    and the rule judge read "engages the question" alike; only the response's words are found with
-    array operations, and each distinct word is stemmed once (overlap.py's per-response regex and
-    stemming would cost ~13 s per 100,000 responses). ``prompts`` are the distinct prompt
-    texts, ``prompt_of[d]`` the index of response d's prompt. Reads the first MAX_CHARS characters."""
-    import pandas as pd
-
-    docs, starts, stops = _latin_words(responses)
-    token, distinct = pd.factorize(_span_hashes(responses.codes, starts, stops))
-    first = np.zeros(len(distinct), dtype=np.int64)
-    first[token[::-1]] = np.arange(len(token))[::-1]  # each word's first occurrence
-    ids, stem_names = _STEMS.ids(np.asarray(distinct, dtype=np.uint64),
-                                 lambda new: (responses.text[a:b] for a, b in zip(starts[first[new]].tolist(),
-                                                                                   stops[first[new]].tolist())))
-    stem_of = ids[token]
-    width = len(stem_names) + 1  # (document, stem) as one integer: document * width + stem
-    pairs = pd.unique(docs[stem_of >= 0] * width + stem_of[stem_of >= 0])
-    pair_docs = pairs // width
-    used = np.bincount(pair_docs, minlength=len(prompt_of))
-    wanted = [_prompt_words(prompt) for prompt in prompts]
-    asked = np.array([len(words) for words in wanted], dtype=np.int64)[prompt_of]
-    owner = np.repeat(np.arange(len(wanted)), [len(words) for words in wanted])
-    found = np.array([stem_names.get(word, -1) for words in wanted for word in words], dtype=np.int64)
-    hit = np.isin(prompt_of[pair_docs] * width + pairs % width, owner[found >= 0] * width + found[found >= 0])
-    matched = np.bincount(pair_docs[hit], minlength=len(prompt_of))
-    known = (asked >= overlap.MIN_PROMPT_WORDS) & (used >= overlap.MIN_RESPONSE_WORDS)
-    return np.where(known, matched / np.maximum(asked, 1), np.nan)
-
-
-@functools.lru_cache(maxsize=10_000)
-def _prompt_words(prompt: str) -> tuple:
-    """A prompt's content words as the rule judge reads them (judges/rules.py's _Prompt)."""
-    return tuple(sorted(overlap.content_words(rules.normalise_text(prompt))))
-
-
-class _Stems:
-    """Word hash -> stem id (-1: a stop word or too short), remembered across chunks: a few thousand
-    words make up most of any chunk, so after the first chunks Python stems only new words.
-    Forgets everything past MAX_WORDS (hostile input cannot grow it without bound)."""
-
-    MAX_WORDS = 500_000
-
-    def __init__(self):
-        self.lock = threading.Lock()  # the app may run two judges on two threads
-        self.clear()
-
-    def clear(self):
-        import pandas as pd
-
-        self.index = pd.Index(np.zeros(0, dtype=np.uint64))
-        self.stem_ids = np.zeros(0, dtype=np.int64)
-        self.of_name = {}
-
-    def ids(self, hashes: np.ndarray, words) -> tuple[np.ndarray, dict]:
-        """Stem ids of distinct word ``hashes`` and the stem -> id table they index; ``words(new)``
-        yields the word of each new hash, in order."""
-        import pandas as pd
-
-        with self.lock:
-            if len(self.index) + len(hashes) > self.MAX_WORDS:
-                self.clear()
-            where = self.index.get_indexer(hashes)
-            new = np.flatnonzero(where < 0)
-            if len(new):
-                found = []
-                for word in words(new):
-                    stem = overlap.content_words(word)
-                    found.append(self.of_name.setdefault(min(stem), len(self.of_name)) if stem else -1)
-                self.index = self.index.append(pd.Index(hashes[new]))
-                self.stem_ids = np.concatenate([self.stem_ids, np.array(found, dtype=np.int64)])
-                where = self.index.get_indexer(hashes)
-            return self.stem_ids[where], self.of_name
-
-
-_STEMS = _Stems()
-
-
-def _latin_words(enc: Encoded) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """overlap.py's words (``[a-z][a-z']*[a-z]``): runs of letters and apostrophes without their
-    outer apostrophes, two characters or more. Their document, start and stop in ``enc.text``."""
-    codes = enc.codes
-    inside = ((codes >= 97) & (codes <= 122)) | (codes == 39)
-    edge = np.diff(inside.astype(np.int8), prepend=0, append=0)
-    starts, stops = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
-    while True:  # strip outer apostrophes (rare: a few rounds)
-        lead = (codes[starts] == 39) & (starts < stops)
-        trail = (codes[np.maximum(stops - 1, 0)] == 39) & (starts < stops)
-        if not (lead.any() or trail.any()):
-            break
-        starts, stops = starts + lead, stops - trail
-    keep = stops - starts >= 2
-    starts, stops = starts[keep], stops[keep]
-    return np.searchsorted(enc.starts, starts, side="right") - 1, starts, stops
-
-
-def _span_hashes(codes: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each codes[start:stop] (positions weighted like word tokens)."""
-    if not len(starts):
-        return np.zeros(0, dtype=np.uint64)
-    widths = stops - starts
-    position = np.arange(int(widths.sum())) - np.repeat(np.cumsum(widths) - widths, widths)
-    index = np.repeat(starts, widths) + position
-    mixed = codes[index].astype(np.uint64) * _POSITION[np.minimum(position, len(_POSITION) - 1)]
-    return np.add.reduceat(mixed, np.cumsum(widths) - widths)
