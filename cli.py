@@ -26,6 +26,7 @@ SELECTION is the Review page's filter as options: --dataset, --category, --subca
 
 import functools
 import json
+import os
 import sys
 
 import click
@@ -409,9 +410,10 @@ def _call_options(command):
                      help="Environment variable holding the API key (never stored)."),
         click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 1024)),
         click.option("--rpm", type=click.FloatRange(min=0.1), help="Requests-per-minute limit."),
-        click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
-                     help="Worker processes sharing the concurrency and rpm limits (for a fast local "
-                          "endpoint, where one process's client CPU is the bottleneck)."),
+        click.option("--processes", type=click.IntRange(1, 64),
+                     help="Worker processes. LLM calls: they share the concurrency and rpm limits (for a fast "
+                          "local endpoint, where one process's client CPU is the bottleneck); default 1. Rule and "
+                          "learned judges: they label chunks in parallel; default one per core."),
         click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
                      help="Seconds per request."),
         click.option("--retries", default=4, show_default=True, type=click.IntRange(0, 20),
@@ -443,7 +445,8 @@ def _spend_options(command):
 def _settings(concurrency, rpm, timeout, retries, processes):
     from runs import Settings
 
-    return Settings(concurrency=concurrency, rpm=rpm, timeout=timeout, max_attempts=retries + 1, processes=processes)
+    return Settings(concurrency=concurrency, rpm=rpm, timeout=timeout, max_attempts=retries + 1,
+                    processes=processes or 1)
 
 
 def _batch(batch, poll_every):
@@ -515,6 +518,8 @@ def judge(ctx, spec, model, rules_file, reference, structured, relearn, selectio
         endpoints.forget(open_db(ctx), Endpoint(base_url).url, model)
     if dry_run:
         return _dry_run(open_db(ctx, readonly=True), chosen, selection, base_url, limit, price_in, price_out)
+    if processes is None and hasattr(chosen, "label_items"):  # a batch judge labels on every core
+        processes = min(os.cpu_count() or 1, 64)
     bar, update = _bar(0, "verdict")
     with bar:
         run_id, progress = orchestrator.judge(

@@ -33,7 +33,7 @@ from judges import promptgen
 from judges.generate import Generator
 from judges.llm import LLMJudge
 from runs import batch as batches_api
-from runs import learn, liveness, processes
+from runs import labelling, learn, liveness, processes
 from runs.batch import BatchBook, BatchSettings
 from runs.calls import Quirks
 from runs.endpoint import Endpoint
@@ -81,7 +81,8 @@ def judge(db, judge, selection: Selection = Selection(), *, endpoint: Endpoint |
     (run id, final Progress)."""
     reap(db)
     if hasattr(judge, "label_items"):
-        return _judge_in_batches(db, judge, selection, limit, actor, on_progress, cancel)
+        return _judge_in_batches(db, judge, selection, limit, actor, on_progress, cancel,
+                                 (settings or Settings()).processes)
     endpoint, settings = endpoint or Endpoint(), settings or Settings()
     endpoint.key()  # a missing key fails here, before anything is written
     if actor is not None:
@@ -468,32 +469,36 @@ async def _in_batches(db, run_id: int, ledger: Ledger, endpoint: Endpoint, setti
 
 
 def _judge_in_batches(db, judge, selection: Selection, limit: int | None, actor: str | None,
-                      on_progress, cancel) -> tuple[int, Progress]:
-    """A batch judge (rules, learned) over the selection, one chunk of responses in memory at a
-    time, each chunk committed as it is labelled."""
+                      on_progress, cancel, processes: int = 1) -> tuple[int, Progress]:
+    """A batch judge (rules, learned) over the selection, BATCH_CHUNK responses at a time, each
+    chunk committed as it is labelled; with ``processes`` > 1 the chunks are labelled in forked
+    workers while this process reads and writes (runs/labelling.py)."""
     judge_id = runs.register_judge(db, judge, actor)
     total = runs.count_lacking_verdict(db, judge_id, selection)
     total = min(total, limit) if limit else total
     config = {"judge": judge.name, "selection": selection.changed(), "limit": limit, **judge.config}
     run_id = runs.start_run(db, "judge", judge.name, config, total, actor, os.getpid(), liveness.owner())
-    progress, last = Progress(total=total), 0
-    try:
-        while progress.done < total:
-            if cancel is not None and cancel.is_set():
-                progress.status = "cancelled"
-                break
-            chunk = runs.responses_lacking_verdict(db, judge_id, selection, min(BATCH_CHUNK, total - progress.done),
-                                                   after=last)
+    progress = Progress(total=total)
+
+    def chunks():
+        read, last = 0, 0
+        while read < total and not (cancel is not None and cancel.is_set()):
+            chunk = runs.responses_lacking_verdict(db, judge_id, selection, min(BATCH_CHUNK, total - read), after=last)
             if not chunk:
-                break
-            verdicts = judge.label_items(chunk)
+                return
+            read, last = read + len(chunk), chunk[-1]["response_id"]
+            yield chunk
+
+    try:
+        for chunk, verdicts in labelling.labelled(judge, chunks(), processes):
             runs.record_verdicts(db, run_id, [dict(response_id=item["response_id"], judge_id=judge_id, **verdict)
                                               for item, verdict in zip(chunk, verdicts)])
-            last = chunk[-1]["response_id"]
             progress.done += len(chunk)
             if on_progress:
                 on_progress(progress)
-        if progress.status == "running":
+        if cancel is not None and cancel.is_set() and progress.done < total:
+            progress.status = "cancelled"
+        elif progress.status == "running":
             progress.status = "done"
     except BaseException:
         runs.finish_run(db, run_id, "failed")
