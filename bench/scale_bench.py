@@ -19,7 +19,8 @@ should cost what is labelled, not the database's size):
   write in the button's callback and the whole page drawn again; <= 0.2 s, ratio <= 1.5);
 - the Agreement page right after a label written from another connection (<= 1.5 s, ratio <= 1.5);
 - ``agreement --json`` and ``report --json`` (human, and corrected by the file's judge): ratio <= 1.5;
-- ``judge --judge rules`` over every response: wall, CPU, peak memory (<= 30 s, <= 1 GB);
+- ``judge --judge rules`` over every response (its labelling workers on every core): wall, CPU, peak
+  memory of all its processes together (<= 30 s, <= 1 GB);
 - Chromium (Playwright, 1280 x 800) against ``streamlit run app.py``: key press -> label in the
   database, and -> rerun finished with the next response focused (p95 <= 0.5 s).
 On a shared machine wall time follows the load (printed), so CPU rows are shown beside wall times.
@@ -143,8 +144,12 @@ def run_cli(db_path: Path, *args: str) -> dict:
         t0 = time.perf_counter()
         proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", peak.name, sys.executable, str(ROOT / "cli.py"),
                                  "--db", str(db_path), *args], cwd=ROOT, stdout=out, stderr=err)
+        tree = TreeMemory(proc.pid)
+        tree.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
+        tree.stop.set()
+        tree.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -152,7 +157,37 @@ def run_cli(db_path: Path, *args: str) -> dict:
         if proc.returncode:
             raise SystemExit(f"cli.py {' '.join(args)} failed:\n{text[-2000:]}\n{err.read().decode()[-2000:]}")
         peak_kb = int(Path(peak.name).read_text().split()[-1])
-    return dict(seconds=seconds, cpu=usage.ru_utime + usage.ru_stime, peak_mb=peak_kb / 1024, out=text)
+    return dict(seconds=seconds, cpu=usage.ru_utime + usage.ru_stime, peak_mb=peak_kb / 1024,
+                tree_peak_mb=max(tree.peak_mb, peak_kb / 1024), out=text)
+
+
+class TreeMemory(threading.Thread):
+    """The largest sum of resident memory over a process and all its descendants (forked labelling
+    workers), sampled every 0.1 s. GNU time's peak is one process's; a sum counts the pages forked
+    workers share with their parent twice, so it errs high."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak_mb, self.stop = pid, 0.0, threading.Event()
+
+    def run(self):
+        page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+        while not self.stop.wait(0.1):
+            self.peak_mb = max(self.peak_mb, sum(self._pages(pid) for pid in self._tree(self.pid)) * page_mb)
+
+    def _tree(self, pid: int) -> list[int]:
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return []
+        return [pid] + [p for child in children for p in self._tree(int(child))]
+
+    @staticmethod
+    def _pages(pid: int) -> int:
+        try:
+            return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            return 0
 
 
 def label_some(db_path: Path, n: int) -> list[int]:
@@ -336,7 +371,7 @@ def measure(workdir: Path, db_path: Path, presses: int, browser_presses: int) ->
     out["agreement"] = agreement_after_label(workdir, db_path, labelled, presses)
     say(f"{db_path.name}: agreement {out['agreement']}")
     judged = run_cli(db_path, "judge", "--judge", "rules")
-    out["judge"] = dict(seconds=judged["seconds"], cpu=judged["cpu"], peak_mb=judged["peak_mb"],
+    out["judge"] = dict(seconds=judged["seconds"], cpu=judged["cpu"], peak_mb=judged["tree_peak_mb"],
                         summary=judged["out"].strip().splitlines()[-1:])
     say(f"{db_path.name}: judge {out['judge']}")
     db = store.connect(db_path, readonly=True)
@@ -429,7 +464,7 @@ def figures_table(sizes: list[int], results: dict, presses: int) -> None:
     row("`judge --judge rules` on every response", small["judge"]["seconds"], large["judge"]["seconds"], "s",
         f"<= {TARGET_JUDGE_S:.0f} s at the large size", lambda a, b, r: b <= TARGET_JUDGE_S)
     row("`judge --judge rules` CPU", small["judge"]["cpu"], large["judge"]["cpu"], "s", "")
-    row("`judge --judge rules` peak memory", small["judge"]["peak_mb"], large["judge"]["peak_mb"], "MB",
+    row("`judge --judge rules` peak memory (all its processes)", small["judge"]["peak_mb"], large["judge"]["peak_mb"], "MB",
         f"<= {TARGET_JUDGE_MB} MB at the large size", lambda a, b, r: b <= TARGET_JUDGE_MB)
     if "browser" in large:
         sb, lb = small.get("browser"), large["browser"]

@@ -96,7 +96,7 @@ def add_verdicts(db: sqlite_utils.Database, rows: Iterable[dict]) -> int:
         # One timestamp for the batch: the column's default (strftime per row) was a fifth of the
         # rule judge's write time, and a batch is one transaction anyway.
         (now,) = db.conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')").fetchone()
-        params = [(*(r.get(c) for c in _VERDICT_COLUMNS), now) for r in rows]
+        params = [(*map(r.get, _VERDICT_COLUMNS), now) for r in rows]
         # rowcount, not total_changes: the rows of this insert, not what its triggers write (slice_counts)
         return max(db.conn.executemany(
             f"""INSERT INTO verdicts ({", ".join(_VERDICT_COLUMNS)}, created_at)
