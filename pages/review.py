@@ -39,7 +39,7 @@ layout.review_page()
 ss = st.session_state
 db = session.db()
 state = ReviewState.get()
-progress_slot = st.sidebar.container()
+progress_slot = st.sidebar.empty()  # redrawn after each label (labelling() below)
 selection = filters.sidebar("review")
 filters.keep_state("review", keys.PAGE_KEYS)
 with st.sidebar.expander("Team queue", icon=":material/groups:"):
@@ -65,7 +65,6 @@ with st.sidebar.expander("Display", icon=":material/visibility:"):
     ss.setdefault(keys.HIDE_SENSITIVE, True)
     st.toggle("Hide sensitive content until clicked", key=keys.HIDE_SENSITIVE)
     st.toggle("Show exact characters (no markdown)", key=keys.PLAIN)
-filters.progress(selection, progress_slot)
 me = session.reviewer()
 queue_settings = (int(overlap), bool(sample), int(sample_seed), bool(informative)) if queue else None
 
@@ -97,6 +96,19 @@ def save_and_next() -> None:
                 return
     passed_over = tuple(r.id for r in item.responses if name not in r.current) if item else ()
     state.next_item(session.db(), selection, name, queue_settings, passed_over)
+
+
+def stop() -> None:
+    """End the page before the responses: their part (labelling() below) draws the progress."""
+    filters.progress(selection, progress_slot.container())
+    st.stop()
+
+
+def queue_line() -> str:
+    if informative:  # not cached: drawing a batch does not change the store's change token
+        return (f"**Queue** · most informative first · {suggestions.suggested_left(session.db(), selection):,} "
+                "suggested responses left to label")
+    return f"**Queue** · {count(cached.queue_left(selection, me, int(overlap)), 'response')} left for you (k = {int(overlap)})"
 
 
 def label(response_id: int, value: str) -> None:
@@ -153,7 +165,6 @@ def adjudicate(response_id: int, value: str | None) -> None:
 state.resolve(db, selection, st.query_params.get("prompt"), st.query_params.get("dataset", ""), me,
               queue_settings, link_model=st.query_params.get("model", ""))
 flashes = state.take_flashes()
-said = state.take_said()  # what the last label or undo did: beside the keyboard focus, this run only
 if flashes:
     with st.container(key="rv_flash"):  # ui/layout.py shortens the response boxes while a message shows
         for kind, text in flashes:
@@ -161,25 +172,14 @@ if flashes:
 
 blocked = auth.explain_labelling()
 if queue and me is None:
-    st.stop()
+    stop()
 
 item = review.fetch_item(db, state.prompt, selection.model) if state.prompt is not None else None
 if item is None:
     st.info("Nothing to review in this filter. Widen the filter, import data with `python cli.py import`, or "
             "collect responses on the Run page.", icon=":material/filter_alt_off:")
-    st.stop()
+    stop()
 
-state.place_focus(item, me)
-params = {"prompt": item.source_id, "dataset": item.dataset}
-focused = next((r for r in item.responses if r.id == state.focus), None)
-if focused:
-    params["model"] = focused.model
-here = {k: v for k, v in st.query_params.to_dict().items() if not k.startswith(filters.URL_PREFIX)}
-if here != params:
-    for key in set(here) - set(params):
-        del st.query_params[key]
-    st.query_params.update(params)
-state.url = item.source_id
 can_label = me is not None and not blocked
 
 # --- navigation --------------------------------------------------------------------------------
@@ -187,12 +187,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
     if queue:
         st.button("Back", icon=":material/chevron_left:", key="rv_queue_back", shortcut="P",
                   on_click=state.queue_back, disabled=not state.visited)
-        if informative:  # not cached: drawing a batch does not change the store's change token
-            st.markdown(f"**Queue** · most informative first · {suggestions.suggested_left(db, selection):,} "
-                        "suggested responses left to label")
-        else:
-            left = cached.queue_left(selection, me, int(overlap))
-            st.markdown(f"**Queue** · {count(left, 'response')} left for you (k = {int(overlap)})")
+        queue_slot = st.empty()  # drawn by labelling() below, again after each label
     else:
         total = cached.count_items(selection)
         inside = cached.contains(selection, item.prompt_id)
@@ -210,9 +205,6 @@ with st.container(horizontal=True, vertical_alignment="center"):
     st.button("Save and next" if can_label else "Next item", icon=":material/done_all:",
               type="primary" if can_label else "secondary", key="rv_save_next", shortcut="N",
               on_click=save_and_next)
-    mine_here = me is not None and any(a.annotator == me for r in item.responses for a in r.history)
-    st.button("Undo", key="rv_undo", icon=":material/undo:", shortcut="U", on_click=undo, type="tertiary",
-              disabled=not mine_here or bool(blocked), help="Undo my last label on this prompt, whichever response")
 
 # --- the prompt --------------------------------------------------------------------------------
 hidden = (ss[keys.HIDE_SENSITIVE] and item.prompt_id not in state.revealed
@@ -241,36 +233,75 @@ with st.container(border=True, gap=None):
 if not item.responses:
     st.info("No responses to this prompt yet" + (f" from {escape_markdown(selection.model)}." if selection.model
                                                  else ": collect them on the Run page (Generate)."))
-    st.stop()
+    stop()
 shown_names = cached.names()
 view = View(me=me, can_label=can_label, can_adjudicate=auth.why_not("admin") is None,
             blind=bool(queue and blind), hide_text=hidden, plain=ss.get(keys.PLAIN, False), names=shown_names,
             marks=marks, vocabulary=cached.vocabulary())
 names = {r.id: view.model(r.model) + (f" ({r.side})" if r.side else "") for r in item.responses}
-with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-    st.markdown("**Keyboard focus**", help="Keys 1 · 2 · 3 label the focused response (then the focus moves to the "
-                "next one you have not labelled), U undoes your last label on this prompt, N saves and moves on, "
-                "P goes back.", width="content")
-    st.radio("Keyboard focus", list(names), key=keys.FOCUS, format_func=names.get, horizontal=True,
-             label_visibility="collapsed", width="content")
-    if said:
-        with st.container(key="rv_said"):  # one line (ui/layout.py): nothing moves when it shows
-            st.markdown(said)
 actions = Actions(label=label, flag=flag, tags=save_tags, comment=add_comment, adjudicate=adjudicate)
-if len(item.responses) <= 3:
-    shown = item.responses
-else:  # more models than fit: a summary of all, then the focused response beside a chosen one
-    with st.container(border=True):
-        for r in item.responses:
-            st.markdown(summary_line(r, view))
-    others = [r.id for r in item.responses if r.id != state.focus]
-    if ss.get(keys.COMPARE) not in others:
-        ss[keys.COMPARE] = others[0]
-    st.selectbox("Compare with", others, key=keys.COMPARE, format_func=names.get)
-    shown = [focused, next(r for r in item.responses if r.id == ss[keys.COMPARE])]
-for col, response in zip(st.columns(len(shown)), shown):
-    with col:
-        response_card(response, view, response.id == state.focus, actions)
+
+
+@st.fragment
+def labelling() -> None:
+    """The keyboard focus, Undo and the responses with their buttons. A label (or flag, tag, comment,
+    final label) reruns only this part: the rest of the page does not change, and redrawing it made
+    a key press cost several times more in the browser. What a label changes elsewhere (the
+    sidebar's progress, the queue's count) is drawn from here into its slot. A message box (a
+    refused write) is drawn above the item, so one reruns the whole page."""
+    shown_item = review.fetch_item(session.db(), state.prompt, selection.model)
+    if shown_item is None or shown_item.prompt_id != item.prompt_id or state.flashes:
+        st.rerun()
+    state.place_focus(shown_item, me)
+    sync_url(shown_item)
+    filters.progress(selection, progress_slot.container())  # the counts a label changes, outside this part
+    if queue:
+        queue_slot.markdown(queue_line())
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        st.markdown("**Keyboard focus**", help="Keys 1 · 2 · 3 label the focused response (then the focus moves to "
+                    "the next one you have not labelled), U undoes your last label on this prompt, N saves and "
+                    "moves on, P goes back.", width="content")
+        st.radio("Keyboard focus", list(names), key=keys.FOCUS, format_func=names.get, horizontal=True,
+                 label_visibility="collapsed", width="content")
+        mine_here = me is not None and any(a.annotator == me for r in shown_item.responses for a in r.history)
+        st.button("Undo", key="rv_undo", icon=":material/undo:", shortcut="U", on_click=undo, type="tertiary",
+                  disabled=not mine_here or bool(blocked), help="Undo my last label on this prompt, whichever response")
+        said = state.take_said()  # what the last label or undo did: beside the keyboard focus, this run only
+        if said:
+            with st.container(key="rv_said"):  # one line (ui/layout.py): nothing moves when it shows
+                st.markdown(said)
+    if len(shown_item.responses) <= 3:
+        shown = shown_item.responses
+    else:  # more models than fit: a summary of all, then the focused response beside a chosen one
+        with st.container(border=True):
+            for r in shown_item.responses:
+                st.markdown(summary_line(r, view))
+        others = [r.id for r in shown_item.responses if r.id != state.focus]
+        if ss.get(keys.COMPARE) not in others:
+            ss[keys.COMPARE] = others[0]
+        st.selectbox("Compare with", others, key=keys.COMPARE, format_func=names.get)
+        shown = [next(r for r in shown_item.responses if r.id == state.focus),
+                 next(r for r in shown_item.responses if r.id == ss[keys.COMPARE])]
+    for col, response in zip(st.columns(len(shown)), shown):
+        with col:
+            response_card(response, view, response.id == state.focus, actions)
+
+
+def sync_url(shown_item: review.Item) -> None:
+    """The URL names the open item and the focused response's model (a copied link reopens both)."""
+    params = {"prompt": shown_item.source_id, "dataset": shown_item.dataset}
+    focused = next((r for r in shown_item.responses if r.id == state.focus), None)
+    if focused:
+        params["model"] = focused.model
+    here = {k: v for k, v in st.query_params.to_dict().items() if not k.startswith(filters.URL_PREFIX)}
+    if here != params:
+        for key in set(here) - set(params):
+            del st.query_params[key]
+        st.query_params.update(params)
+    state.url = shown_item.source_id
+
+
+labelling()
 
 # --- reading aids and team work ------------------------------------------------------------------
 if len(item.responses) >= 2 and not hidden:

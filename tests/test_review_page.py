@@ -95,6 +95,23 @@ def test_label_button_writes_an_annotation_with_the_reviewers_name(db_path, fixt
     assert at.session_state["rv_focus"] == rid  # the focus returns to what was undone
 
 
+
+def test_a_label_reruns_only_the_responses_and_the_counts_it_changes(db_path, fixture):
+    """The label buttons live in a fragment (pages/review.py, labelling()): a label redraws the
+    responses, the focus, Undo and the sidebar's counts, and nothing else of the page."""
+    at = _app(db_path)
+    mine = lambda: [c.value for c in at.sidebar.caption if "labelled by you" in c.value]  # noqa: E731
+    assert mine() == ["0 labelled by you"]
+    assert at.button(key="rv_undo").disabled  # nothing of mine on this prompt yet
+    title = at.markdown[0].value
+    rid = fixture.responses[("orig-1", "llama-3-8b")]
+    at.button(key=f"rv_label_{rid}_full_compliance").click().run()
+    assert mine() == ["1 labelled by you"]  # drawn once, into its slot
+    assert not at.button(key="rv_undo").disabled
+    assert any("Saved: full compliance on llama-3-8b" in m.value for m in at.markdown)
+    assert at.markdown[0].value == title
+    assert len(at.get("progress")) == 1
+
 def test_two_reviewers_keep_their_own_labels(db_path, fixture):
     rid = fixture.responses[("orig-1", "gpt-4o-mini")]
     for name, label in (("carol", "full_compliance"), ("dave", "full_refusal")):
