@@ -185,6 +185,11 @@ def annotations_frame(db: sqlite_utils.Database, history: bool = False) -> pd.Da
     )
 
 
+def annotators(db: sqlite_utils.Database) -> list[str]:
+    """Everyone with a current human label, by name (what the analysis pages offer as a reference)."""
+    return [row[0] for row in db.execute("SELECT DISTINCT annotator FROM current_annotations ORDER BY annotator")]
+
+
 def analysis_frames(db: sqlite_utils.Database, selection: Selection = Selection(),
                     labelled_only: bool = False) -> tuple:
     """(responses, verdicts, annotations): the three frames every analysis reads, so the CLI and the

@@ -51,6 +51,9 @@ def test_override_adds_a_row_and_current_label_is_newest(db):
     current = store.reads.annotations_frame(db)
     assert len(history) == 3
     assert dict(zip(current.annotator, current.label)) == {"ann": "partial_refusal", "bob": "full_compliance"}
+    writes.add_annotation(db, rid, "cy", "full_refusal")
+    writes.add_annotation(db, rid, "cy", None)  # withdrawn: no current label
+    assert store.reads.annotators(db) == ["ann", "bob"]
 
 
 def test_undo_restores_previous_label_and_keeps_history(db):

@@ -169,7 +169,7 @@ def analysis_options(key: tuple) -> dict:
     """What the analysis pages offer: datasets, judges and annotators present in the database."""
     fields = options()  # keyed without the labels: a label press does not scan the responses again
     return {"datasets": fields["dataset"], "judges": fields["judge"],
-            "annotators": sorted(store.reads.annotations_frame(session.db())["annotator"].unique())}
+            "annotators": store.reads.annotators(session.db())}
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
