@@ -18,9 +18,11 @@ from errors import UserError
 #: Figures with an interval, in display order.
 FIGURES = ("accuracy", "kappa", "binary_accuracy", "binary_kappa", "refusal_precision", "refusal_recall",
            "refusal_f1")
-#: Figures that are shares of the n items: Wilson intervals. A bootstrap percentile interval
-#: collapses at 0% and 100% (every resample of 5 agreeing items agrees too: 1.000-1.000).
-SHARES = ("accuracy", "binary_accuracy")
+#: Figures that are shares of items: Wilson intervals. A bootstrap percentile interval collapses at
+#: 0% and 100% (every resample of 5 agreeing items agrees too: 1.000-1.000). The figures built on
+#: shares (kappa, F1) are widened to what the shares' Wilson ends imply where the bootstrap is known
+#: to mislead: on fewer than MIN_ITEMS items, and where every resample gives the same value.
+SHARES = ("accuracy", "binary_accuracy", "refusal_precision", "refusal_recall")
 BREAKDOWNS = ("dataset", "category", "subcategory", "team_category", "model", "expected")
 
 
@@ -41,7 +43,7 @@ def matrix(frame: pd.DataFrame) -> np.ndarray:
 
 def score(frame: pd.DataFrame, resamples: int = bootstrap.RESAMPLES, seed: int = bootstrap.SEED) -> dict:
     """n, unparsed count and share, the ``few`` flag, and every figure with a 95% interval: Wilson's for
-    the shares (``SHARES``), a bootstrap percentile interval for the rest."""
+    the shares (``SHARES``), a bootstrap percentile interval for the rest (widened as SHARES says)."""
     counts = matrix(frame)
     n = int(counts.sum())
     unparsed = int(counts[:, confusion.THREE.index(labels.UNPARSED)].sum())
@@ -49,13 +51,26 @@ def score(frame: pd.DataFrame, resamples: int = bootstrap.RESAMPLES, seed: int =
     draws = confusion.figures(bootstrap.resample(counts, resamples, seed))
     out = {"n": n, "unparsed": unparsed, "unparsed_share": unparsed / n if n else float("nan"),
            "few": n < bootstrap.MIN_ITEMS}
+    wilson = {name: tuple(float(x) for x in rates.wilson(hits, items)[1:])  # NaN with no items
+              for name, (hits, items) in confusion.share_counts(counts).items()}
+    implied = {"kappa": [confusion.kappa_at(counts, end) for end in wilson["accuracy"]],
+               "binary_kappa": [confusion.kappa_at(confusion.collapse(counts), end) for end in wilson["binary_accuracy"]],
+               "refusal_f1": [_harmonic(p, r) for p, r in zip(wilson["refusal_precision"], wilson["refusal_recall"])]}
     for name in FIGURES:
         if name in SHARES:
-            _, lo, hi = (float(x) for x in rates.wilson(float(point[name]) * n, n))  # NaN with n = 0
+            lo, hi = wilson[name]
         else:
             lo, hi = bootstrap.interval(draws[name])
+            if (n < bootstrap.MIN_ITEMS or lo == hi) and not np.isnan(point[name]) \
+                    and not np.isnan(implied[name]).any():
+                lo, hi = min(lo, implied[name][0]), max(hi, implied[name][1])
         out.update({name: float(point[name]), f"{name}_lo": lo, f"{name}_hi": hi})
     return out
+
+
+def _harmonic(a: float, b: float) -> float:
+    """F1 from precision and recall (it rises with both: their interval ends bound it)."""
+    return 2 * a * b / (a + b) if a + b > 0 else 0.0
 
 
 def confusion_frame(frame: pd.DataFrame, binary: bool = False) -> pd.DataFrame:

@@ -83,3 +83,23 @@ def figures(matrix: np.ndarray) -> dict[str, np.ndarray]:
         "binary_accuracy": accuracy(binary), "binary_kappa": kappa(binary),
         "refusal_precision": scores["precision"], "refusal_recall": scores["recall"], "refusal_f1": scores["f1"],
     }
+
+
+def share_counts(matrix: np.ndarray) -> dict[str, tuple[int, int]]:
+    """The figures that are shares of items, as (hits, items) of one 4 x 4 matrix: what a Wilson
+    interval needs (accuracy of all items, precision of the predicted refusals, recall of the true ones)."""
+    binary = collapse(matrix)
+    r = BINARY.index(REFUSAL)
+    n = int(matrix.sum())
+    return {"accuracy": (int(np.trace(matrix)), n), "binary_accuracy": (int(np.trace(binary)), n),
+            "refusal_precision": (int(binary[r, r]), int(binary[:, r].sum())),
+            "refusal_recall": (int(binary[r, r]), int(binary[r, :].sum()))}
+
+
+def kappa_at(matrix: np.ndarray, agreement: float) -> float:
+    """Cohen's kappa of ``matrix`` had its observed agreement been ``agreement``, chance agreement as
+    observed. Kappa rises with the agreement at fixed chance, so the ends of an interval for the
+    agreement give a kappa interval that does not collapse where every item agrees."""
+    n = float(matrix.sum())
+    chance = float((matrix.sum(axis=-1) * matrix.sum(axis=-2)).sum()) / (n * n) if n else float("nan")
+    return float(divide(agreement - chance, 1 - chance))

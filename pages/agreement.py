@@ -31,8 +31,9 @@ def judge_name(name: str) -> str:
     return shown["judge"].get(name, name)
 
 st.title("Agreement")
-st.caption("How far each judge agrees with human labels, with 95% intervals: Wilson's for accuracies, "
-           f"bootstrap ({bootstrap.RESAMPLES:,} resamples, seeded) for the rest. ⚠ marks figures from fewer than "
+st.caption("How far each judge agrees with human labels, with 95% intervals: Wilson's for accuracies and refusal "
+           f"precision and recall, bootstrap ({bootstrap.RESAMPLES:,} resamples, seeded) for kappa and F1, widened "
+           "to what the Wilson ends imply where the bootstrap degenerates. ⚠ marks figures from fewer than "
            f"{bootstrap.MIN_ITEMS} items: "
            "shown, but too few to act on.")
 moderations, prompt_labels = cached.prompt_frames(key)

@@ -377,6 +377,20 @@ def test_accuracy_of_a_handful_of_items_at_100_percent_has_a_wilson_interval():
     assert by.loc["half", "accuracy_lo"] == pytest.approx(float(lo))
     assert by.loc["half", "accuracy_hi"] == pytest.approx(float(hi))
 
+
+def test_kappa_and_refusal_scores_of_a_few_perfect_items_do_not_collapse():
+    """8 items, judge and humans agree on all: the bootstrap says kappa 1.000-1.000. Precision and
+    recall are shares (Wilson); kappa and F1 reach down to what those ends imply, below MIN_ITEMS
+    and wherever every resample agrees."""
+    reference = [labels.FULL_REFUSAL] * 4 + [labels.FULL_COMPLIANCE] * 4
+    figures = agreement.score(pairs_frame(reference, reference))
+    assert figures["kappa"] == 1.0 and figures["kappa_hi"] == 1.0 and figures["kappa_lo"] < 0.5
+    assert figures["binary_kappa_lo"] < 0.5 and figures["refusal_f1_lo"] < 0.7
+    assert figures["refusal_precision_lo"] < 0.6 and figures["refusal_recall_lo"] < 0.6  # Wilson of 4 of 4
+    many = agreement.score(pairs_frame(reference * 10, reference * 10))  # 80: every resample still says 1.000
+    assert 0.85 < many["kappa_lo"] < 1.0 == many["kappa_hi"]
+
+
 def test_interval_bars_clip_whiskers_mark_the_figure_and_list_only_drawn_flags():
     from ui import charts
 
