@@ -13,7 +13,8 @@ Speed comes from three things: a group is only matched on the rows a rule still 
 row decided by an earlier rule is never looked at again); for many rows at once, RE2 first finds
 where a group's match can start (judges/prefilter.py), so the Python search skips the texts and the
 stretches of text where it cannot match; and normalising avoids per-character work on ASCII text.
-100,000 responses label in about two seconds (bench/judge_bench.py measures it).
+100,000 short responses without prompts label in about two seconds (bench/judge_bench.py);
+with prompts, the overlap conditions (judges/overlap.py) read every word and cost most of the time.
 
 A rules file is user input, and a regular expression can take exponential time (``^(a+)+$`` on a
 long run of a's). Patterns are written in Python's ``re`` syntax and checked with ``re``; shapes
