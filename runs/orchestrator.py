@@ -490,7 +490,8 @@ def _judge_in_batches(db, judge, selection: Selection, limit: int | None, actor:
             yield chunk
 
     try:
-        for chunk, verdicts in labelling.labelled(judge, chunks(), processes):
+        workers = processes if total > BATCH_CHUNK else 1  # one chunk: nothing to spread
+        for chunk, verdicts in labelling.labelled(judge, chunks(), workers):
             runs.record_verdicts(db, run_id, [dict(response_id=item["response_id"], judge_id=judge_id, **verdict)
                                               for item, verdict in zip(chunk, verdicts)])
             progress.done += len(chunk)
