@@ -97,7 +97,8 @@ def test_review_shows_hostile_text_as_text_and_loads_nothing(app, page, bait):
     page.goto(f"{url}/review?prompt={urlquote(csv_id)}&dataset=hostile")
     page.get_by_text("Keyboard focus").first.wait_for()
     wait_idle(page)
-    page.get_by_text("History (1)").click()  # the note, as history
+    page.get_by_text("Note · tags · discussion · history").first.click()  # the note, as history
+    page.get_by_text("History", exact=True).first.wait_for()  # the panel is drawn when it opens
     page.get_by_role("button", name="gpt-judge: full refusal").first.click()  # the rationale
     page.get_by_text("rationale", exact=True).first.wait_for()
     _no_bait(page, bait)

@@ -11,6 +11,7 @@ import store
 from store import adjudication, discussion, names, users
 from tests.fixture_db import build
 from tests.test_review_page import _app, _text
+from ui.response_card import more_key
 
 
 @pytest.fixture
@@ -22,6 +23,9 @@ def fixture(db, db_path, monkeypatch):
 def test_flag_tags_and_comments_from_a_card(db_path, fixture):
     rid = fixture.responses[("con-2", "llama-3-8b")]
     at = _app(db_path, query={"prompt": "con-2"})
+    assert not [m for m in at.multiselect if m.key == f"rv_tags_{rid}"]  # drawn once the panel is open
+    at.session_state[more_key(rid)] = True  # the reviewer opens "Note · tags · discussion · history"
+    at.run()
     at.button(key=f"rv_flag_{rid}").click().run()
     assert discussion.tags_of(store.connect(db_path), [rid]) == {rid: [discussion.FLAG]}
     assert f":orange-badge[:material/flag: {discussion.FLAG}]" in _text(at)
@@ -31,6 +35,7 @@ def test_flag_tags_and_comments_from_a_card(db_path, fixture):
     thread = discussion.comments_of(store.connect(db_path), [rid])[rid]
     assert [(c.author, c.body) for c in thread] == [("carol", "Is <this> a lecture?")]
     assert "Is \\<this> a lecture?" in _text(at)  # shown inert
+    assert ":gray-badge[:material/chat_bubble: 1]" in _text(at)  # the panel stayed open; the count is in the heading
     at.selectbox(key="rv_tag").select("lecture").run()  # the tag is a filter now
     assert "Item **1** of **1**" in _text(at) and at.query_params["f.tag"] == "lecture"
 
@@ -42,9 +47,11 @@ def test_an_admin_settles_a_tie_from_the_card_and_a_reviewer_cannot(db_path, fix
     store.writes.add_annotation(db, rid, "ann", labels.FULL_COMPLIANCE)
     store.writes.add_annotation(db, rid, "ben", labels.PARTIAL_REFUSAL)
     at = _app(db_path, reviewer="ann", query={"prompt": "xs-2"})
+    assert ":violet-badge[:material/balance: humans tie]" in _text(at)  # in the card's heading, panel closed
+    at = _app(db_path, reviewer="ann", query={"prompt": "xs-2"}, **{more_key(rid): True})
     assert "The human labels tie" in _text(at)
     assert not [b for b in at.button if b.key == f"rv_final_{rid}_full_compliance"]  # reviewers do not adjudicate
-    at = _app(db_path, signed_in="boss", query={"prompt": "xs-2"})
+    at = _app(db_path, signed_in="boss", query={"prompt": "xs-2"}, **{more_key(rid): True})
     at.button(key=f"rv_final_{rid}_partial_refusal").click().run()
     assert adjudication.finals_of(db, [rid])[rid].label == labels.PARTIAL_REFUSAL
     assert ":violet-badge[:material/gavel: final: partial refusal]" in _text(at)

@@ -112,13 +112,25 @@ def _controls(response: Response, view: View, focused: bool, actions: Actions) -
                       on_click=actions.label, args=(response.id, label))
 
 
+PANEL = "Note · tags · discussion · history"
+
+
+def more_key(response_id: int) -> str:
+    return f"rv_more_{response_id}"
+
+
 def _more(response: Response, view: View, actions: Actions) -> None:
-    """The note, tags, discussion, final label and history: one click away."""
-    title = (f"Note · tags · discussion ({len(response.comments)}) · history ({len(response.history)})"
-             + (" · :violet[humans tie]" if tied(response) and not response.final else ""))
-    with st.expander(title, icon=":material/more_horiz:"):
+    """The note, tags, discussion, final label and history: one click away. Only the note is drawn
+    while the panel is closed (a note typed before labelling must survive closing it): the rest is
+    drawn when it opens, so a key press does not redraw every response's history and discussion."""
+    # A constant title: Streamlit tells expanders apart by their label, so a count in it (a comment
+    # posted, a label added) would close the panel; the counts show in the card's heading instead.
+    more = st.expander(PANEL, icon=":material/more_horiz:", key=more_key(response.id), on_change="rerun")
+    with more:
         st.text_input("Note (optional)", key=f"rv_note_{response.id}", placeholder="why? (saved with the label)",
                       label_visibility="collapsed")
+        if not more.open:
+            return
         if actions.tags:
             key = tags_key(response.id)
             st.session_state[key] = list(response.tags)
@@ -176,6 +188,10 @@ def response_card(response: Response, view: View, focused: bool, actions: Action
             head += " :blue-badge[:material/keyboard: keys 1 · 2 · 3]"
         head += "".join(f" :orange-badge[:material/flag: {escape_markdown(t)}]" if t == FLAG
                         else f" :gray-badge[{escape_markdown(t)}]" for t in response.tags)
+        if response.comments:
+            head += f" :gray-badge[:material/chat_bubble: {len(response.comments)}]"
+        if tied(response) and not response.final:
+            head += " :violet-badge[:material/balance: humans tie]"
         st.markdown(head)
         with st.container(key=f"rv_text_{response.id}"):
             if view.hide_text:
