@@ -238,17 +238,21 @@ def test_an_import_failing_while_publishing_is_undone_but_a_label_given_meanwhil
 
 def test_several_files_are_one_import_undone_together_and_labels_wait_for_the_last(tmp_path, small_steps):
     from sources import SourceError
+    from store import staging
 
     db = store.connect(tmp_path / "group.db")
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     first.write_text("question,answer,gold\n" + "".join(f"q{i},a{i},full_refusal\n" for i in range(300)))
     second.write_text("question,answer,gold\nq1,a1,full_refusal\nq2,a2,maybe\n")  # line 3: not a label
     options = dict(dataset="d", model="m", mapping=["prompt=question", "response=answer", "label=gold"])
+    (cache,) = db.execute("PRAGMA cache_size").fetchone()
     with pytest.raises(SourceError, match="line 3"):
         with store.import_group(db):
+            assert db.execute("PRAGMA cache_size").fetchone()[0] == -staging.IMPORT_CACHE_KB  # while publishing
             import_file(db, "generic", first, **options)
             published = counts(db)
             import_file(db, "generic", second, **options)
+    assert db.execute("PRAGMA cache_size").fetchone()[0] == cache  # the connection's own, failed import or not
     assert published == (300, 300, 0, 0), "the first file's rows are published, its labels wait for the last"
     assert counts(db) == (0, 0, 0, 0) and db["judges"].count == 0
     assert db.execute("SELECT count(*) FROM import_journal").fetchone()[0] == 0
