@@ -365,7 +365,10 @@ class ImportGroup:
 
     def steps(self, phase: str, conn: sqlite3.Connection, select: str):
         """Pages of ``select`` from a staging database, each written by the loop body inside one
-        short transaction; the page size adapts so a transaction lasts about PUBLISH_SECONDS."""
+        short transaction; the page size adapts so a transaction lasts about PUBLISH_SECONDS. Each
+        phase starts small again: a size fitted to prompts made the first page of responses (text,
+        full-text index, verdicts) a transaction three times too long."""
+        self.rows = FIRST_STEP_ROWS
         for rows in _pages(conn, select, lambda: self.rows):
             with self.step(phase, len(rows)):
                 yield rows
