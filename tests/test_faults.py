@@ -206,6 +206,22 @@ def test_a_label_goes_in_while_an_import_is_staged_and_between_its_transactions(
     assert db.execute("SELECT count(*) FROM import_journal").fetchone()[0] == 0
 
 
+
+def test_each_publishing_phase_starts_with_small_steps(tmp_path, monkeypatch):
+    """Steps grow while they stay short; responses cost more a row than prompts, so their first step
+    must not take the size the prompts grew to."""
+    from store import staging
+
+    monkeypatch.setattr(staging, "FIRST_STEP_ROWS", 50)
+    monkeypatch.setattr(staging, "PUBLISH_SECONDS", 60.0)  # every step short: the size doubles each time
+    steps = []
+    _staged_import(tmp_path, 1_000).write(store.connect(tmp_path / "steps.db"),
+                                          on_progress=lambda phase, rows: steps.append((phase, rows)))
+    prompts = [rows for phase, rows in steps if phase == "prompts"]
+    responses = [rows for phase, rows in steps if phase == "responses"]
+    assert prompts[:3] == [50, 100, 200] and max(prompts) >= 200
+    assert responses[:3] == [50, 100, 200]
+
 def test_an_import_failing_while_publishing_is_undone_but_a_label_given_meanwhile_is_kept(tmp_path, small_steps):
     from store import writes
 
