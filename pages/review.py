@@ -272,19 +272,21 @@ def labelling() -> None:
                 st.markdown(said)
     if len(shown_item.responses) <= 3:
         shown = shown_item.responses
-    else:  # more models than fit: a summary of all, then the focused response beside a chosen one
-        with st.container(border=True):
-            for r in shown_item.responses:
-                st.markdown(summary_line(r, view))
+    else:  # more models than fit: the focused response beside a chosen one, then a summary of all
         others = [r.id for r in shown_item.responses if r.id != state.focus]
         if ss.get(keys.COMPARE) not in others:
             ss[keys.COMPARE] = others[0]
-        st.selectbox("Compare with", others, key=keys.COMPARE, format_func=names.get)
+        st.selectbox("Compare with", others, key=keys.COMPARE, format_func=names.get, width=300)
         shown = [next(r for r in shown_item.responses if r.id == state.focus),
                  next(r for r in shown_item.responses if r.id == ss[keys.COMPARE])]
     for col, response in zip(st.columns(len(shown)), shown):
         with col:
             response_card(response, view, response.id == state.focus, actions)
+    if len(shown) < len(shown_item.responses):  # below the cards: the focused one's buttons stay on screen
+        with st.container(border=True):
+            st.caption(f"All {len(shown_item.responses)} responses")
+            for r in shown_item.responses:
+                st.markdown(summary_line(r, view))
 
 
 def sync_url(shown_item: review.Item) -> None:

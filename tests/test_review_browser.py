@@ -83,6 +83,12 @@ def test_url_follows_the_item_and_five_models_still_compare(app, page):
     _open(page, f"{url}/review?prompt=con-2", "dave")
     page.wait_for_url("**/review?prompt=con-2&dataset=coconot-contrast&model=gpt-4o-mini")
     page.get_by_text("Compare with").wait_for()
+    wait_idle(page)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    focused = fixture.responses[("con-2", "gpt-4o-mini")]
+    button = page.locator(f".st-key-rv_label_{focused}_full_refusal button").first.bounding_box()
+    assert button and button["y"] + button["height"] <= 800  # the focused response's buttons, then the summary
+    assert page.get_by_text("All 5 responses").count() == 1
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=SHOTS / "review_five_models.png", full_page=True)
 
