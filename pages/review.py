@@ -5,7 +5,8 @@ The page draws; ``ui.review_state.ReviewState`` decides which item is open and w
 The open item is mirrored into the URL (``?prompt=<source_id>&dataset=...&model=<focused model>``)
 beside the filter (``f.*``, ui/filters.py), so a reload or a pasted link lands on the same item in
 the same filtered view. At 1280 x 800 the navigation, the prompt and every response's verdicts and
-buttons fit on the screen (ui/layout.py; long texts scroll inside their card).
+buttons fit on the screen (ui/layout.py; long texts scroll inside their card); with more than three
+models, the focused response's and the compared one's, the summary of all below them.
 """
 
 import streamlit as st
