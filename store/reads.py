@@ -12,7 +12,7 @@ import sqlite_utils
 from store import promptsets
 from store.connection import StoreError, schema_version, write_transaction
 from store.schema import SIDE_OF, fill_slice_counts
-from store.selection import Selection, where
+from store.selection import EVERYTHING, Selection, where
 
 
 def stats(db: sqlite_utils.Database) -> dict:
@@ -88,7 +88,7 @@ def judge_label_counts(db: sqlite_utils.Database, selection: Selection = Selecti
     database is read from the running counts (``slice_counts``, migration 010: a few hundred rows);
     a narrower selection is counted by SQLite in one pass."""
     cond, params = where(selection)
-    if cond == "1":
+    if cond == EVERYTHING:
         kept = _kept_counts(db, judge)
         if kept is not None:
             return kept

@@ -204,6 +204,11 @@ def _search_conditions(s: Selection, response: bool) -> tuple[list[str], list]:
     return conds, params
 
 
+#: The condition ``where`` and ``prompt_where`` give for the whole database (no filter): what a
+#: reader compares with to take a shortcut that only holds for everything.
+EVERYTHING = "1"
+
+
 def prompt_where(s: Selection) -> tuple[str, list]:
     """Conditions on prompt ``p`` only (generation, prompt-level actions): the prompt fields and the
     search on prompt text. Conditions on responses make no sense there and are refused."""
@@ -212,7 +217,7 @@ def prompt_where(s: Selection) -> tuple[str, list]:
         raise SelectionError(f"this acts on prompts; {', '.join(used)} select responses and do not apply")
     conds, params = prompt_conditions(s)
     search, search_params = _search_conditions(s, response=False)
-    return " AND ".join(["1", *conds, *search]), params + search_params
+    return " AND ".join([EVERYTHING, *conds, *search]), params + search_params
 
 
 def where(s: Selection) -> tuple[str, list]:
@@ -252,7 +257,7 @@ def where(s: Selection) -> tuple[str, list]:
         conds.append("EXISTS (SELECT 1 FROM current_tags t WHERE t.response_id = r.id AND t.tag = ?)")
         params.append(s.tag)
     search, search_params = _search_conditions(s, response=True)
-    return " AND ".join(["1", *conds, *search]), params + search_params
+    return " AND ".join([EVERYTHING, *conds, *search]), params + search_params
 
 
 def response_ids(s: Selection) -> tuple[str, list]:
@@ -267,7 +272,7 @@ def in_selection(column: str, s: Selection) -> tuple[str, list]:
     nothing to check when the selection is the whole database. SQLite runs an IN over every
     response as a pass over every response (seconds at a million) even for a table of ten final
     labels, so a read of the few rows that hang off responses would cost the database's size."""
-    if where(s)[0] == "1":
-        return "1", []
+    if where(s)[0] == EVERYTHING:
+        return EVERYTHING, []
     ids, params = response_ids(s)
     return f"{column} IN ({ids})", params
