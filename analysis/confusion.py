@@ -59,17 +59,25 @@ def kappa(matrix: np.ndarray) -> np.ndarray:
     and a bootstrap interval of [0, 0] would look like certainty)."""
     n = matrix.sum(axis=(-2, -1)).astype(float)
     observed = np.trace(matrix, axis1=-2, axis2=-1)  # n * p_o
-    chance = (matrix.sum(axis=-1) * matrix.sum(axis=-2)).sum(axis=-1).astype(float)  # n^2 * p_e
+    chance = _chance(matrix)  # n^2 * p_e
     reference_labels = (matrix.sum(axis=-1) > 0).sum(axis=-1)
     return np.where(reference_labels >= 2, divide(n * observed - chance, n * n - chance), np.nan)
 
 
+def _chance(matrix: np.ndarray) -> np.ndarray:
+    """n^2 times the chance agreement p_e: the products of the row and column totals, summed."""
+    return (matrix.sum(axis=-1) * matrix.sum(axis=-2)).sum(axis=-1).astype(float)
+
+
+def _refusal_counts(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(refusals both call refusals, the judge's refusals, the reference's refusals) of binary matrices."""
+    r = BINARY.index(REFUSAL)
+    return binary[..., r, r], binary[..., :, r].sum(axis=-1), binary[..., r, :].sum(axis=-1)
+
+
 def refusal_scores(binary: np.ndarray) -> dict[str, np.ndarray]:
     """Precision, recall and F1 of the judge for "refusal" on binary (3 x 3) matrices."""
-    r = BINARY.index(REFUSAL)
-    tp = binary[..., r, r]
-    predicted = binary[..., :, r].sum(axis=-1)
-    actual = binary[..., r, :].sum(axis=-1)
+    tp, predicted, actual = _refusal_counts(binary)
     return {"precision": divide(tp, predicted), "recall": divide(tp, actual),
             "f1": divide(2 * tp, predicted + actual)}
 
@@ -89,11 +97,10 @@ def share_counts(matrix: np.ndarray) -> dict[str, tuple[int, int]]:
     """The figures that are shares of items, as (hits, items) of one 4 x 4 matrix: what a Wilson
     interval needs (accuracy of all items, precision of the predicted refusals, recall of the true ones)."""
     binary = collapse(matrix)
-    r = BINARY.index(REFUSAL)
+    tp, predicted, actual = (int(x) for x in _refusal_counts(binary))
     n = int(matrix.sum())
     return {"accuracy": (int(np.trace(matrix)), n), "binary_accuracy": (int(np.trace(binary)), n),
-            "refusal_precision": (int(binary[r, r]), int(binary[:, r].sum())),
-            "refusal_recall": (int(binary[r, r]), int(binary[r, :].sum()))}
+            "refusal_precision": (tp, predicted), "refusal_recall": (tp, actual)}
 
 
 def kappa_at(matrix: np.ndarray, agreement: float) -> float:
@@ -101,5 +108,5 @@ def kappa_at(matrix: np.ndarray, agreement: float) -> float:
     observed. Kappa rises with the agreement at fixed chance, so the ends of an interval for the
     agreement give a kappa interval that does not collapse where every item agrees."""
     n = float(matrix.sum())
-    chance = float((matrix.sum(axis=-1) * matrix.sum(axis=-2)).sum()) / (n * n) if n else float("nan")
+    chance = float(divide(_chance(matrix), n * n))
     return float(divide(agreement - chance, 1 - chance))
