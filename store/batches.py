@@ -4,7 +4,7 @@ again. A batch is 'collected' once its results are recorded."""
 
 import sqlite_utils
 
-from store.connection import write_transaction
+from store.connection import NOW, write_transaction
 
 
 def add(db: sqlite_utils.Database, run_id: int, base_url: str, input_file_id: str, n_requests: int) -> int:
@@ -21,7 +21,7 @@ def set_batch(db: sqlite_utils.Database, row_id: int, batch_id: str, status: str
 
 def set_status(db: sqlite_utils.Database, row_id: int, status: str) -> None:
     with write_transaction(db):
-        collected = ", collected_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')" if status == "collected" else ""
+        collected = f", collected_at = {NOW}" if status == "collected" else ""
         db.conn.execute(f"UPDATE run_batches SET status = ?{collected} WHERE id = ?", (status, row_id))
 
 

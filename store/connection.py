@@ -26,6 +26,9 @@ from store.schema import migrations
 BUSY_TIMEOUT_S = 60.0
 LOCK_POLL_MS = 5
 DEFAULT_DB = "refusal_review.db"
+#: The time every row is stamped with, in SQL (ISO 8601, UTC, milliseconds), as the tables' column
+#: defaults write it (store/schema.py keeps its own copy: migrations never change).
+NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 
 class StoreError(UserError):

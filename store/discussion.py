@@ -17,6 +17,7 @@ import sqlite_utils
 
 from errors import UserError
 from store import users
+from store.connection import NOW
 from store.selection import Selection, in_selection
 
 FLAG = "needs discussion"
@@ -132,7 +133,7 @@ def import_discussion(db: sqlite_utils.Database, tags: list[dict], comments: lis
            WHERE NOT EXISTS (SELECT 1 FROM current_tags WHERE response_id = ?1 AND tag = ?2)""",
         [(t["response_id"], clean_tag(t["tag"]), t["author"]) for t in tags])
     commented = db.conn.executemany(
-        """INSERT INTO comments (response_id, author, body, created_at) SELECT ?1, ?2, ?3, coalesce(?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        f"""INSERT INTO comments (response_id, author, body, created_at) SELECT ?1, ?2, ?3, coalesce(?4, {NOW})
            WHERE NOT EXISTS (SELECT 1 FROM comments WHERE response_id = ?1 AND author = ?2 AND body = ?3
                              AND (?4 IS NULL OR created_at = ?4))""",
         [(c["response_id"], c["author"], c["body"], c.get("created_at")) for c in comments])

@@ -8,7 +8,7 @@ refuse what its chat models take)."""
 
 import sqlite_utils
 
-from store.connection import write_transaction
+from store.connection import NOW, write_transaction
 
 
 def features(db: sqlite_utils.Database, base_url: str, model: str) -> dict[str, str]:
@@ -22,9 +22,9 @@ def remember(db: sqlite_utils.Database, base_url: str, model: str, learned: dict
         return
     with write_transaction(db):
         db.conn.executemany(
-            """INSERT INTO endpoint_features (base_url, model, feature, value) VALUES (?, ?, ?, ?)
+            f"""INSERT INTO endpoint_features (base_url, model, feature, value) VALUES (?, ?, ?, ?)
                ON CONFLICT (base_url, model, feature) DO UPDATE SET value = excluded.value,
-               learned_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+               learned_at = {NOW}""",
             [(base_url, model, feature, value) for feature, value in learned.items()])
 
 

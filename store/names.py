@@ -17,7 +17,7 @@ import sqlite_utils
 
 from errors import UserError
 from store import runs, users
-from store.connection import write_transaction
+from store.connection import NOW, write_transaction
 
 KINDS = ("judge", "model")
 MAX_LENGTH = 80
@@ -71,9 +71,9 @@ def set_display_name(db: sqlite_utils.Database, kind: str, name: str, display: s
         clash = [n for n, shown in shown_names(db)[kind].items() if shown == display and n != name]
         if clash or (display in _stored(db, kind) and display != name):
             raise UserError(f"{display!r} already names another {kind} ({(clash or [display])[0]}); choose another")
-        db.execute("""INSERT INTO display_names (kind, name, display, updated_by) VALUES (?, ?, ?, ?)
+        db.execute(f"""INSERT INTO display_names (kind, name, display, updated_by) VALUES (?, ?, ?, ?)
                       ON CONFLICT (kind, name) DO UPDATE SET display = excluded.display,
-                      updated_by = excluded.updated_by, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+                      updated_by = excluded.updated_by, updated_at = {NOW}""",
                    [kind, name, display, by])
 
 

@@ -13,7 +13,7 @@ import sqlite_utils
 
 from errors import UserError
 from store import users
-from store.connection import write_transaction
+from store.connection import NOW, write_transaction
 from store.selection import Selection, prompt_where, where
 from store.writes import add_responses, add_verdicts, ensure_judge
 
@@ -144,7 +144,7 @@ def _count(db, run_id: int, done: int = 0, errors: int = 0, prompt_tokens: int =
 
 def finish_run(db: sqlite_utils.Database, run_id: int, status: str) -> None:
     with write_transaction(db):
-        db.conn.execute("UPDATE runs SET status = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+        db.conn.execute(f"UPDATE runs SET status = ?, finished_at = {NOW} "
                         "WHERE id = ?", (status, run_id))
 
 

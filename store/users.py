@@ -28,7 +28,7 @@ import unicodedata
 import sqlite_utils
 
 from errors import UserError
-from store.connection import write_transaction
+from store.connection import NOW, write_transaction
 
 ROLES = ("admin", "reviewer", "viewer")
 _RANK = {"viewer": 0, "reviewer": 1, "admin": 2}
@@ -195,9 +195,9 @@ def set_self_signup(db: sqlite_utils.Database, on: bool, by: str | None = None) 
     with write_transaction(db):
         if by is not None:
             require_role(db, by, "admin")
-        db.execute("""INSERT INTO settings (key, value, updated_by) VALUES (?, ?, ?)
+        db.execute(f"""INSERT INTO settings (key, value, updated_by) VALUES (?, ?, ?)
                       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by,
-                      updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')""",
+                      updated_at = {NOW}""",
                    [SELF_SIGNUP, "on" if on else "off", by])
 
 

@@ -11,7 +11,7 @@ import sqlite_utils
 from errors import UserError
 from labels import LABELS
 from store import users
-from store.connection import write_transaction
+from store.connection import NOW, write_transaction
 
 _PROMPT_COLUMNS = ("dataset", "split", "source_id", "category", "subcategory", "text", "expected", "metadata")
 
@@ -95,7 +95,7 @@ def add_verdicts(db: sqlite_utils.Database, rows: Iterable[dict]) -> int:
     with write_transaction(db):
         # One timestamp for the batch: the column's default (strftime per row) was a fifth of the
         # rule judge's write time, and a batch is one transaction anyway.
-        (now,) = db.conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')").fetchone()
+        (now,) = db.conn.execute(f"SELECT {NOW}").fetchone()
         params = [(*map(r.get, _VERDICT_COLUMNS), now) for r in rows]
         # rowcount, not total_changes: the rows of this insert, not what its triggers write (slice_counts)
         return max(db.conn.executemany(
