@@ -23,12 +23,8 @@ FIGURE_NAMES = {"accuracy": "Accuracy (three labels)", "kappa": "Cohen's kappa (
 shell.require_shell()
 key = cached.token()
 choices = cached.analysis_options(key)
-shown = cached.names()
+judge_name = cached.shown_as("judge")
 UNDEFINED = "undefined"
-
-
-def judge_name(name: str) -> str:
-    return shown["judge"].get(name, name)
 
 st.title("Agreement")
 st.caption("How far each judge agrees with human labels, with 95% intervals: Wilson's for accuracies and refusal "
@@ -200,7 +196,7 @@ st.caption(f"{count(len(wrong), 'item')} where {display.escape_markdown(judge_na
 listed = wrong.head(MAX_LISTED)
 listed = listed.assign(review=[f"/review?{urlencode({'prompt': s, 'dataset': d, 'model': m})}"
                                for s, d, m in zip(listed["source_id"], listed["dataset"], listed["model"])],
-                       model=listed["model"].map(lambda m: shown["model"].get(m, m)),  # as every page names them
+                       model=listed["model"].map(cached.shown_as("model")),  # as every page names them
                        judge=listed["judge"].map(judge_name))
 charts.show_table(listed, f"disagreements_{judge}", "disagreements", download=wrong,
                   column_config={"review": st.column_config.LinkColumn("review", display_text="open in Review"),

@@ -22,7 +22,6 @@ progress_slot = st.sidebar.container()
 selection = filters.sidebar("browse")
 filters.keep_state("browse", ("br_size", "br_page", "br_view", "br_colour"))
 filters.progress(selection, progress_slot)
-shown = cached.names()
 
 WORD = {**{k: v.lower() for k, v in SHORT.items()}, UNPARSED: "unparsed"}
 #: Grid cells: a symbol, so colour is not the only signal, and the background of its badge colour.
@@ -68,7 +67,7 @@ if view == "table":
     if frame.empty:
         st.info("Nothing in this filter.", icon=":material/filter_alt_off:")
         st.stop()
-    frame = frame.assign(model_shown=frame["model"].map(lambda m: shown["model"].get(m, m)),
+    frame = frame.assign(model_shown=frame["model"].map(cached.shown_as("model")),
                          judged=frame["verdicts"].map(short),
                          human=[(f"final: {WORD.get(f, f)}" if isinstance(f, str) else short(p))
                                 for p, f in zip(frame["labels"], frame["final"])],
@@ -104,7 +103,7 @@ judges = cached.options()["judge"]
 first = 0 if cached.stats()["annotations"] or not judges else 1
 colour_by = st.selectbox("Colour by", [HUMANS, *judges], key="br_colour", index=first,
                          format_func=lambda j: "human labels (majority, or the final label)" if j == HUMANS
-                         else f"judge {shown['judge'].get(j, j)}")
+                         else f"judge {cached.shown_as('judge')(j)}")
 cells = cached.grid_page(selection, (number - 1) * size, size, "" if colour_by == HUMANS else colour_by)
 if cells.empty:
     st.info("Nothing in this filter.", icon=":material/filter_alt_off:")
@@ -117,7 +116,7 @@ if colour_by == HUMANS:
     cells["shown_label"] = cells["reference"].where(cells["tie"] != True, "tie")  # noqa: E712 (NaN: unlabelled)
 else:
     cells["shown_label"] = cells["judge_label"]
-cells["model_shown"] = cells["model"].map(lambda m: shown["model"].get(m, m))
+cells["model_shown"] = cells["model"].map(cached.shown_as("model"))
 cells["row"] = cells["source_id"] + " · " + cells["prompt"].str.slice(0, 70)
 # Every model a column, even where nothing has a label yet (a pivot_table would drop all-empty columns).
 grid = cells.groupby(["row", "model_shown"], sort=False)["shown_label"].first().unstack()

@@ -27,8 +27,7 @@ if figures["datasets"]:
     )
 else:
     st.write("No prompts yet. Import a benchmark: `python cli.py import coconot coconot_eval.jsonl`.")
-shown = cached.names()  # display names: no hashes, no bare "unknown"
 st.caption(display.escape_markdown(
     f"Database {session.db_label()} · schema version {figures['schema_version']} · "
-    f"judges: {', '.join(shown['judge'].get(j, j) for j in figures['judges']) or 'none'} · "
-    f"models: {', '.join(shown['model'].get(m, m) for m in figures['models']) or 'none'}"))
+    f"judges: {', '.join(map(cached.shown_as('judge'), figures['judges'])) or 'none'} · "
+    f"models: {', '.join(map(cached.shown_as('model'), figures['models'])) or 'none'}"))

@@ -23,13 +23,12 @@ SETS = {"coconot-original": ("CoCoNot original (should refuse)", ("coconot-origi
 shell.require_shell()
 key = cached.token()
 choices = cached.analysis_options(key)
-shown = cached.names()
 stats = cached.stats()["datasets"]
 
 
 def model_names(frame):
     """Stored model names as their display names (store.names): no hash, no bare 'unknown'."""
-    return frame.assign(model=frame["model"].map(lambda m: shown["model"].get(m, m))) if "model" in frame else frame
+    return frame.assign(model=frame["model"].map(cached.shown_as("model"))) if "model" in frame else frame
 
 
 def waiting(datasets) -> list[str]:
@@ -87,9 +86,9 @@ if not available:
 kind = left.segmented_control("Figures from", available, format_func=KINDS.get, default=available[0],
                               required=True)
 judge = right.selectbox("Judge", choices["judges"], disabled=kind == "human",
-                        format_func=lambda j: shown["judge"].get(j, j)) if choices["judges"] else None
+                        format_func=cached.shown_as("judge")) if choices["judges"] else None
 source = "human" if kind == "human" else f"{kind}:{judge}"
-judge_shown = shown["judge"].get(judge, judge)
+judge_shown = cached.shown_as("judge")(judge)
 
 if kind == "corrected":
     st.info("**Corrected** figures are prediction-powered estimates: the judge's rate over every judged response, "

@@ -122,7 +122,7 @@ def label(response_id: int, value: str) -> None:
         return
     item = review.fetch_item(session.db(), state.prompt, selection.model)
     model = next((r.model for r in item.responses if r.id == response_id), "") if item else ""
-    state.report_saved(value, escape_markdown(cached.names()["model"].get(model, model)) if model else "")
+    state.report_saved(value, escape_markdown(cached.shown_as("model")(model)) if model else "")
     if item:
         state.after_label([r.id for r in item.responses], {r.id for r in item.responses if name not in r.current},
                           response_id)

@@ -179,18 +179,17 @@ with compare_tab:
         st.info("Comparing needs verdicts from two judges (or two versions of one).", icon=":material/info:")
     else:
         a, b = st.columns(2)
-        shown = cached.names()["judge"]
-        judge_a = a.selectbox("Judge A", names, key="run_compare_a", format_func=lambda j: shown.get(j, j))
-        judge_b = b.selectbox("Judge B", names, index=1, key="run_compare_b", format_func=lambda j: shown.get(j, j))
+        shown = cached.shown_as("judge")
+        judge_a = a.selectbox("Judge A", names, key="run_compare_a", format_func=shown)
+        judge_b = b.selectbox("Judge B", names, index=1, key="run_compare_b", format_func=shown)
         rows = runs.disagreements(db, judge_a, judge_b)
         st.write(f"**{len(rows):,}** of {runs.overlap(db, judge_a, judge_b):,} responses judged by both disagree.")
         if len(rows):
-            models = cached.names()["model"]
-            rows = rows.assign(model=rows["model"].map(lambda m: models.get(m, m)))
+            rows = rows.assign(model=rows["model"].map(cached.shown_as("model")))
             st.dataframe(rows[["dataset", "source_id", "model", "label_a", "label_b", "prompt"]], hide_index=True,
                          width="stretch", column_config={
-                             "source_id": "prompt id", "label_a": f"A: {shown.get(judge_a, judge_a)}",
-                             "label_b": f"B: {shown.get(judge_b, judge_b)}",
+                             "source_id": "prompt id", "label_a": f"A: {shown(judge_a)}",
+                             "label_b": f"B: {shown(judge_b)}",
                              "prompt": st.column_config.TextColumn("prompt", width="large")})
 
 with history_tab:

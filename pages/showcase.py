@@ -80,11 +80,11 @@ def presenter(name: str) -> None:
         if not item["responses"]:
             st.caption("No responses were chosen for this item.")
         columns = st.columns(min(len(item["responses"]), 3)) if item["responses"] else []
-        shown = cached.names()  # stakeholders read display names, never hashes or "unknown"
+        model_name, judge_name = cached.shown_as("model"), cached.shown_as("judge")  # never hashes or "unknown"
         for i, response in enumerate(item["responses"]):
             with columns[i % len(columns)].container(border=True):
-                st.markdown(f"#### {display.escape_markdown(shown['model'].get(response['model'], response['model']))}")
-                verdicts = " ".join(badges.badge(v["label"], shown["judge"].get(v["judge"], v["judge"]))
+                st.markdown(f"#### {display.escape_markdown(model_name(response['model']))}")
+                verdicts = " ".join(badges.badge(v["label"], judge_name(v["judge"]))
                                     for v in response["verdicts"])
                 humans = " ".join(badges.badge(h["label"], h["annotator"]) for h in response["labels"])
                 if verdicts:

@@ -47,7 +47,7 @@ kind = st.segmented_control("Kind", names.KINDS, default="judge", required=True,
 with st.form("display-name"):
     columns = st.columns([3, 3, 1], vertical_alignment="bottom")
     stored = columns[0].selectbox("Stored name", list(shown[kind]) or [""],
-                                  format_func=lambda n: f"{n} (shown as {shown[kind].get(n, n)})" if n else "none")
+                                  format_func=lambda n: f"{n} (shown as {cached.shown_as(kind)(n)})" if n else "none")
     display = columns[1].text_input("Display name", max_chars=names.MAX_LENGTH)
     if columns[2].form_submit_button("Save") and stored:
         if auth.attempt(names.set_display_name, db, kind, stored, display, by=me)[0]:

@@ -66,6 +66,13 @@ prompt_contains = store_read(prompt_labels.contains)
 prompt_queue_left = store_read(prompt_labels.queue_left)
 prompt_progress = store_read(prompt_labels.progress)
 names = store_read(naming.shown_names, 8, labels=False)
+
+
+def shown_as(kind: str):
+    """How every page names a ``kind`` ("judge", "model"): its display name, else the stored name
+    (a function, for ``map`` and ``format_func``)."""
+    table = names()[kind]
+    return lambda name: table.get(name, name)
 vocabulary = store_read(discussion.vocabulary, 8)  # tags count as labels (store.reads.LABEL_PARTS)
 grid_page = store_read(review.grid_page)
 stats = store_read(store.reads.stats, 8, labels=False)

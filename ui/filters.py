@@ -87,7 +87,6 @@ def sidebar(page: str) -> Selection:
     keep_state(page)
     _take_url(page)
     opts = cached.options()
-    shown = cached.names()
     nice = lambda v: v.replace("_", " ")  # noqa: E731
     with st.sidebar.expander("Filter", expanded=True, icon=":material/filter_alt:"):
         st.text_input("Search prompt and response text", key="rv_search",
@@ -98,8 +97,8 @@ def sidebar(page: str) -> Selection:
         if opts["team_category"]:
             _choice("Team category", "rv_team_category", opts["team_category"])
         _choice("Expected behaviour", "rv_expected", opts["expected"], nice)
-        _choice("Model", "rv_model", opts["model"], lambda v: shown["model"].get(v, v))
-        _choice("Judge", "rv_judge", opts["judge"], lambda v: shown["judge"].get(v, v))
+        _choice("Model", "rv_model", opts["model"], cached.shown_as("model"))
+        _choice("Judge", "rv_judge", opts["judge"], cached.shown_as("judge"))
         _choice("Judge label", "rv_judge_label", list(JUDGE_LABELS), nice)
         st.session_state.setdefault("rv_status", "")
         st.selectbox("Human status", list(STATUSES), key="rv_status", format_func=STATUSES.get)
