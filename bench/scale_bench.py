@@ -135,10 +135,11 @@ def import_once(csv_path: Path, db_path: Path, every: float) -> dict:
 
 def run_cli(db_path: Path, *args: str) -> dict:
     """``cli.py --db DB ARGS`` in a child process: wall time, CPU time (user + system, from wait4) and
-    peak memory. The peak is GNU time's: a child forked from this process inherits its high-water
-    mark (Linux keeps it across exec), so wait4's max RSS would report this process's size; under
-    /usr/bin/time the command is forked from a small process. Output goes to files, not pipes, so a
-    long answer cannot block the child."""
+    peak memory: the larger of GNU time's peak of the command's one process and the sampled sum over
+    it and the workers it forks (``TreeMemory``). GNU time, not wait4: a child forked from this
+    process inherits its high-water mark (Linux keeps it across exec), so wait4's max RSS would report
+    this process's size; under /usr/bin/time the command is forked from a small process. Output goes
+    to files, not pipes, so a long answer cannot block the child."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile(suffix=".peak") as peak:
         t0 = time.perf_counter()
@@ -157,8 +158,8 @@ def run_cli(db_path: Path, *args: str) -> dict:
         if proc.returncode:
             raise SystemExit(f"cli.py {' '.join(args)} failed:\n{text[-2000:]}\n{err.read().decode()[-2000:]}")
         peak_kb = int(Path(peak.name).read_text().split()[-1])
-    return dict(seconds=seconds, cpu=usage.ru_utime + usage.ru_stime, peak_mb=peak_kb / 1024,
-                tree_peak_mb=max(tree.peak_mb, peak_kb / 1024), out=text)
+    return dict(seconds=seconds, cpu=usage.ru_utime + usage.ru_stime, peak_mb=max(tree.peak_mb, peak_kb / 1024),
+                out=text)
 
 
 class TreeMemory(threading.Thread):
@@ -371,7 +372,7 @@ def measure(workdir: Path, db_path: Path, presses: int, browser_presses: int) ->
     out["agreement"] = agreement_after_label(workdir, db_path, labelled, presses)
     say(f"{db_path.name}: agreement {out['agreement']}")
     judged = run_cli(db_path, "judge", "--judge", "rules")
-    out["judge"] = dict(seconds=judged["seconds"], cpu=judged["cpu"], peak_mb=judged["tree_peak_mb"],
+    out["judge"] = dict(seconds=judged["seconds"], cpu=judged["cpu"], peak_mb=judged["peak_mb"],
                         summary=judged["out"].strip().splitlines()[-1:])
     say(f"{db_path.name}: judge {out['judge']}")
     db = store.connect(db_path, readonly=True)
