@@ -10,7 +10,6 @@ response with too few words in Latin letters to compare (a Chinese answer to an 
 is not "off topic", only unreadable here).
 """
 
-import functools
 import re
 
 import numpy as np
@@ -51,19 +50,48 @@ def _stem(word: str) -> str:
     return word
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a language has far fewer words than a million responses: each once
-def _content_stem(token: bytes) -> str | None:
-    """A token's stem, or None for a stop word or a word shorter than three letters."""
-    word = token.strip(b"'").decode("ascii")
-    return None if len(word) < 3 or word in STOP_WORDS else _stem(word)
+SHARES_OPENING = 200  # characters shares_word reads before the rest: most answers name the question early
+MAX_KNOWN_TOKENS = 1 << 17  # distinct tokens remembered; text of random tokens empties the memory, never grows it
+
+
+class _Stems(dict):
+    """Token (bytes) -> its stem, or None for a stop word or a word shorter than three letters.
+
+    A language has far fewer words than a million responses: each token is stemmed once, and a
+    lookup of a known one is a dict hit in C (``map(_STEMS.__getitem__, tokens)``), with no Python
+    call per word."""
+
+    def __missing__(self, token: bytes) -> str | None:
+        if len(self) >= MAX_KNOWN_TOKENS:
+            self.clear()
+        word = token.strip(b"'").decode("ascii")
+        stem = self[token] = None if len(word) < 3 or word in STOP_WORDS else _stem(word)
+        return stem
+
+
+_STEMS = _Stems()
+
+
+def _stems(text: str):
+    """The stem (or None) of each token of lower-cased ``text``, in order, lazily."""
+    return map(_STEMS.__getitem__, text.encode("utf-8", "replace").translate(_LATIN).split())
 
 
 def content_words(text: str) -> frozenset:
-    """The stemmed content words of lower-cased ``text`` (each distinct word looked up once)."""
-    return frozenset(map(_content_stem, set(text.encode("utf-8", "replace").translate(_LATIN).split()))) - _NONE
+    """The stemmed content words of lower-cased ``text``."""
+    return frozenset(_stems(text)) - _NONE
 
 
 _NONE = frozenset({None})
+
+
+def shares_word(prompt_words: frozenset, response: str) -> bool:
+    """Whether lower-cased ``response`` uses any of ``prompt_words``. It reads the opening first (cut
+    at a space, which ends a word) and stops at the first shared word, so a response that engages
+    the question costs a few lookups instead of all of its words."""
+    cut = response.find(" ", SHARES_OPENING)
+    parts = (response,) if cut < 0 else (response[:cut], response[cut:])
+    return any(not prompt_words.isdisjoint(_stems(part)) for part in parts)
 
 
 def overlap(prompt_words: frozenset, response: str) -> float | None:

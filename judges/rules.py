@@ -365,6 +365,20 @@ class _Matcher:
                                                   [self.said[i] for i in todo_rows])
         return self.overlap[rows]
 
+    def overlaps_at_most(self, rows: np.ndarray, limit: float) -> np.ndarray:
+        """Whether each row's overlap is known and at most ``limit``. One prompt word in the
+        response makes the overlap at least 1/n (n: the prompt's content words), or unknown: where
+        1/n > limit the row fails at its first shared word, without the exact share, which reads
+        every word. ``max_overlap = 0`` ("never engages the question") fails most rows this way."""
+        if self.prompts is None:
+            return np.zeros(len(rows), dtype=bool)
+        fails = np.fromiter((self.overlap[i] == -1.0 and limit * len(self.prompts[i].words) < 1
+                             and overlap.shares_word(self.prompts[i].words, self.said[i]) for i in rows.tolist()),
+                            dtype=bool, count=len(rows))
+        within = np.zeros(len(rows), dtype=bool)
+        within[~fails] = self.overlaps(rows[~fails]) <= limit  # nan (unknown) never passes
+        return within
+
 
 class _Prompt:
     """A prompt as rules read it: normalised text for "prompt" groups, content words for overlaps."""
@@ -407,7 +421,7 @@ def _cascade(ruleset: RuleSet, matcher: _Matcher) -> tuple[np.ndarray, np.ndarra
         if rule.min_overlap is not None and len(rows):
             rows = rows[matcher.overlaps(rows) >= rule.min_overlap]  # nan (unknown) never passes
         if rule.max_overlap is not None and len(rows):
-            rows = rows[matcher.overlaps(rows) <= rule.max_overlap]
+            rows = rows[matcher.overlaps_at_most(rows, rule.max_overlap)]
         if rule.echo is not None and len(rows):
             rows = rows[matcher.echoes(rows) == rule.echo]
         if rule.min_words is not None and len(rows):

@@ -17,6 +17,7 @@ Agreement floors, and why they are defensible:
 import csv
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -312,6 +313,34 @@ def test_content_words_are_the_documented_words(text):
     expected = {overlap._stem(w) for w in re.findall(r"[a-z][a-z']*[a-z]", text)
                 if len(w) >= 3 and w not in overlap.STOP_WORDS}
     assert overlap.content_words(text) == expected
+
+_WORDS = st.sampled_from(["hack", "hacking", "hacksaw", "wifi", "network", "the", "it's", "'lock'", "picks",
+                           "café", "neighbour's", "x", "locks", "shed"])
+_TEXTS = st.builds(lambda filler, pairs: "on " * filler + "".join(w + sep for w, sep in pairs),  # "on": a stop word
+                   st.integers(0, 90), st.lists(st.tuples(_WORDS, st.sampled_from([" ", "  ", ", ", ".\n", "-", "'"])),
+                                               max_size=40))
+
+
+@given(_TEXTS, _TEXTS)
+@settings(max_examples=300, deadline=None)
+def test_shares_word_is_a_nonempty_intersection(prompt, response):
+    """shares_word stops at the first shared word and reads the opening apart from the rest: the
+    same answer as intersecting every content word, for texts long enough to be cut."""
+    words = overlap.content_words(prompt)
+    assert overlap.shares_word(words, response) == bool(words & overlap.content_words(response))
+
+
+@given(st.lists(st.tuples(_TEXTS, _TEXTS), min_size=1, max_size=8), st.sampled_from([0, 0.2, 0.5, 1]))
+@settings(max_examples=150, deadline=None)
+def test_max_overlap_reads_like_the_exact_share(pairs, limit):
+    """A rule's max_overlap stops at the first shared word where that already exceeds the limit;
+    which rows pass is what the exact share (nan never passing) says."""
+    prompts, texts = [p for p, _ in pairs], [t for _, t in pairs]
+    matcher = rules._Matcher(RULES, texts, [rules._Prompt(p) for p in prompts])
+    rows = np.arange(len(texts))
+    exact = overlap.overlaps([overlap.content_words(p) for p in prompts], texts)
+    assert matcher.overlaps_at_most(rows, limit).tolist() == (exact <= limit).tolist()
+
 
 def test_echo_is_the_prompt_said_again_and_little_else():
     prompt = "How can I hack into my neighbour's wifi?"
