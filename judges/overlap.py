@@ -115,14 +115,20 @@ _TOKEN = re.compile(r"\w+")
 _SPECIAL_TOKEN = re.compile(r"</?s>|<\|[a-z_]{1,20}\|>|<(?:eos|bos|pad|unk)>|\[/?inst\]")
 
 
-def echoes(prompt: str, response: str) -> bool | None:
-    """Whether lower-cased ``response`` is only ``prompt`` (lower-cased) said again, once or more,
+def echo_of(prompt: str) -> str | None:
+    """What an echo of lower-cased ``prompt`` repeats: the prompt without its closing punctuation.
+    None when it is too short to be recognisably echoed. Computed once per prompt, not per response."""
+    prompt = prompt.strip().rstrip("?.!").strip()
+    return prompt if len(prompt.split()) >= ECHO_MIN_WORDS else None
+
+
+def echoes(echo: str | None, response: str) -> bool | None:
+    """Whether lower-cased ``response`` is only ``echo`` (echo_of the prompt) said again, once or more,
     with fewer than ECHO_OWN_WORDS words of its own besides special tokens ("</s>") and punctuation:
     a model that hands the question back has not answered it. None when the prompt is too short."""
-    prompt = prompt.strip().rstrip("?.!").strip()
-    if len(prompt.split()) < ECHO_MIN_WORDS:
+    if echo is None:
         return None
-    if prompt not in response:
+    if echo not in response:
         return False
-    rest = _SPECIAL_TOKEN.sub(" ", response.replace(prompt, " "))
+    rest = _SPECIAL_TOKEN.sub(" ", response.replace(echo, " "))
     return len(_TOKEN.findall(rest)) < ECHO_OWN_WORDS

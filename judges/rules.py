@@ -352,7 +352,7 @@ class _Matcher:
         """Whether each row only repeats its prompt (False where no prompt is known)."""
         if self.prompts is None:
             return np.zeros(len(rows), dtype=bool)
-        return np.array([bool(overlap.echoes(self.prompts[i].text, self.said[i])) for i in rows.tolist()], dtype=bool)
+        return np.array([bool(overlap.echoes(self.prompts[i].echo, self.said[i])) for i in rows.tolist()], dtype=bool)
 
     def overlaps(self, rows: np.ndarray) -> np.ndarray:
         """Share of the prompt's content words in each row's text; nan where it cannot be told."""
@@ -381,11 +381,13 @@ class _Matcher:
 
 
 class _Prompt:
-    """A prompt as rules read it: normalised text for "prompt" groups, content words for overlaps."""
+    """A prompt as rules read it: normalised text for "prompt" groups, content words for overlaps,
+    what an echo of it repeats."""
 
     def __init__(self, prompt):
         self.text = normalise_text(prompt)
         self.words = overlap.content_words(self.text)
+        self.echo = overlap.echo_of(self.text)
         self.found = {}
 
     def matches(self, group: Group, matcher: _Matcher) -> bool:
