@@ -25,12 +25,12 @@ def _label(items: list[dict]) -> list[dict]:
     return _JUDGE.label_items(items)
 
 
-def labelled(judge, chunks: Iterable[list[dict]], processes: int = 1) -> Iterator[tuple[list[dict], list[dict]]]:
-    """(chunk, its verdicts) for each chunk of ``chunks``, in order. ``chunks`` is read ahead by up
-    to ``processes`` chunks; a worker's error is raised here, at its chunk."""
+def labelled(judge, chunks: Iterable[list[dict]], processes: int = 1) -> Iterator[tuple[list[int], list[dict]]]:
+    """(response ids, their verdicts) for each chunk of ``chunks``, in order. ``chunks`` is read
+    ahead by up to ``processes`` chunks; a worker's error is raised here, at its chunk."""
     if processes <= 1:
         for chunk in chunks:
-            yield chunk, judge.label_items(chunk)
+            yield [item["response_id"] for item in chunk], judge.label_items(chunk)
         return
     global _JUDGE
     _JUDGE = judge
@@ -38,13 +38,13 @@ def labelled(judge, chunks: Iterable[list[dict]], processes: int = 1) -> Iterato
     try:
         pending = collections.deque()
         for chunk in chunks:
-            pending.append((chunk, pool.submit(_label, chunk)))
+            pending.append(([item["response_id"] for item in chunk], pool.submit(_label, chunk)))
             if len(pending) > processes:
-                first, verdicts = pending.popleft()
-                yield first, verdicts.result()
+                ids, verdicts = pending.popleft()
+                yield ids, verdicts.result()
         while pending:
-            first, verdicts = pending.popleft()
-            yield first, verdicts.result()
+            ids, verdicts = pending.popleft()
+            yield ids, verdicts.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # a cancelled or failed run leaves no worker behind
         _JUDGE = None

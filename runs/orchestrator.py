@@ -483,7 +483,8 @@ def _judge_in_batches(db, judge, selection: Selection, limit: int | None, actor:
     def chunks():
         read, last = 0, 0
         while read < total and not (cancel is not None and cancel.is_set()):
-            chunk = runs.responses_lacking_verdict(db, judge_id, selection, min(BATCH_CHUNK, total - read), after=last)
+            chunk = runs.responses_lacking_verdict(db, judge_id, selection, min(BATCH_CHUNK, total - read), after=last,
+                                                   texts_only=True)
             if not chunk:
                 return
             read, last = read + len(chunk), chunk[-1]["response_id"]
@@ -491,10 +492,10 @@ def _judge_in_batches(db, judge, selection: Selection, limit: int | None, actor:
 
     try:
         workers = processes if total > BATCH_CHUNK else 1  # one chunk: nothing to spread
-        for chunk, verdicts in labelling.labelled(judge, chunks(), workers):
-            runs.record_verdicts(db, run_id, [dict(response_id=item["response_id"], judge_id=judge_id, **verdict)
-                                              for item, verdict in zip(chunk, verdicts)])
-            progress.done += len(chunk)
+        for ids, verdicts in labelling.labelled(judge, chunks(), workers):
+            runs.record_verdicts(db, run_id, [dict(response_id=response_id, judge_id=judge_id, **verdict)
+                                              for response_id, verdict in zip(ids, verdicts)])
+            progress.done += len(ids)
             if on_progress:
                 on_progress(progress)
         if cancel is not None and cancel.is_set() and progress.done < total:

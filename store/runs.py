@@ -34,12 +34,15 @@ def count_lacking_verdict(db: sqlite_utils.Database, judge_id: int | None, s: Se
 
 
 def responses_lacking_verdict(db: sqlite_utils.Database, judge_id: int | None, s: Selection,
-                              limit: int | None = None, after: int = 0) -> list[dict]:
+                              limit: int | None = None, after: int = 0, texts_only: bool = False) -> list[dict]:
     """Responses in the selection (with their prompt) that judge ``judge_id`` has not judged yet,
     oldest first, from response id ``after`` on: a caller walks a large selection in chunks by
-    passing the last id it got. ``judge_id=None`` (a judge not registered yet) means all of them."""
+    passing the last id it got. ``judge_id=None`` (a judge not registered yet) means all of them.
+    ``texts_only``: only response_id, response and prompt, what a batch judge reads (half the
+    reading time of the whole item, and a smaller chunk to hand to a labelling worker)."""
     sql, params = _lacking_verdict_sql(judge_id, s)
-    sql = f"SELECT r.id AS response_id, r.model, r.text AS response, {_ITEM_COLUMNS} {sql} AND r.id > ? ORDER BY r.id"
+    columns = "p.text AS prompt" if texts_only else f"r.model, {_ITEM_COLUMNS}"
+    sql = f"SELECT r.id AS response_id, r.text AS response, {columns} {sql} AND r.id > ? ORDER BY r.id"
     params.append(after)
     if limit:
         sql += " LIMIT ?"
