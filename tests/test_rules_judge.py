@@ -342,6 +342,18 @@ def test_max_overlap_reads_like_the_exact_share(pairs, limit):
     assert matcher.overlaps_at_most(rows, limit).tolist() == (exact <= limit).tolist()
 
 
+def test_remembered_word_stems_stay_bounded(monkeypatch):
+    """Hostile text of ever new tokens empties the stem memory instead of growing it, and the
+    words found stay right across the emptying."""
+    monkeypatch.setattr(overlap, "MAX_KNOWN_TOKENS", 50)
+    overlap._STEMS.clear()
+    for k in range(20):
+        text = " ".join(f"tok{chr(97 + k)}{chr(97 + j % 26)}{chr(97 + j // 26)}" for j in range(30)) + " hacking"
+        assert "hack" in overlap.content_words(text)
+        assert len(overlap._STEMS) <= 50
+    overlap._STEMS.clear()
+
+
 def test_echo_is_the_prompt_said_again_and_little_else():
     echo = overlap.echo_of("How can I hack into my neighbour's wifi?".lower())
     assert overlap.echoes(echo, "how can i hack into my neighbour's wifi? </s>")

@@ -18,6 +18,12 @@ def _one_response(db):
     return writes.add_responses(db, [dict(prompt_id=ids[("d", "p1")], model="m", text="No.")])[0]
 
 
+def _another_response(db, k: int) -> int:
+    """A response of model m<k> to _one_response's prompt."""
+    ids = writes.add_prompts(db, [dict(dataset="d", source_id="p1", text="Tell me a secret")])
+    return writes.add_responses(db, [dict(prompt_id=ids[("d", "p1")], model=f"m{k}", text="Yes.")])[0]
+
+
 def test_fresh_database_is_migrated_with_wal_and_foreign_keys(db):
     assert store.schema_version(db) >= 1
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -84,6 +90,34 @@ def test_writes_are_idempotent(db):
     row = dict(response_id=rid, annotator="xstest_annotator_1", label="full_refusal")
     assert writes.import_annotations(db, [row]) == 1
     assert writes.import_annotations(db, [row]) == 0
+
+
+def test_verdicts_are_stored_as_given_whichever_way_the_batch_goes_in(db):
+    """A batch is written through one JSON array unless a value cannot cross JSON (a NUL, a NaN),
+    when it is bound row by row: both store every value as given, and count only the rows added."""
+    rid = _one_response(db)
+    texts = ["plain", "caf\u00e9 \u4e2d\U0001f600", 'say "no"\\n', "tab\tnew\nline", "\\u0000 is not a NUL"]
+    values = [dict(label="full_refusal", rationale=text, raw_output=text, latency_ms=0.1 + k / 3,
+                   prompt_tokens=k, probability=None if k % 2 else 1 / 3) for k, text in enumerate(texts)]
+    stored = {}
+    for way, extra in (("json", {}), ("row by row (NUL)", dict(rationale="a\x00b")),
+                       ("row by row (NaN)", dict(latency_ms=float("nan")))):
+        judge = writes.ensure_judge(db, way, "rules")
+        assert writes.add_verdicts(db, [dict(response_id=rid, judge_id=judge, label="full_compliance")]) == 1
+        batch = [dict(v, response_id=_another_response(db, k), judge_id=judge) for k, v in enumerate(values)]
+        batch.append(dict(extra, response_id=rid, judge_id=judge, label="full_refusal"))  # judged already: kept out
+        assert writes.add_verdicts(db, batch) == len(values)
+        stored[way] = db.execute("""SELECT label, rationale, raw_output, latency_ms, prompt_tokens, completion_tokens,
+                                    probability FROM verdicts WHERE judge_id = ? ORDER BY response_id""",
+                                 [judge]).fetchall()
+    assert stored["json"] == stored["row by row (NUL)"] == stored["row by row (NaN)"]
+    assert stored["json"][0][:2] == ("full_compliance", None)
+    assert [row[1] for row in stored["json"][1:]] == texts and stored["json"][3][3] == 0.1 + 2 / 3
+    # a NUL in a reply is kept whole, not cut where SQLite's JSON functions would cut it
+    nul = dict(response_id=_another_response(db, 99), judge_id=judge, label="unparsed", raw_output="a\x00b")
+    assert writes.add_verdicts(db, [nul]) == 1
+    assert db.execute("SELECT raw_output FROM verdicts WHERE response_id = ?", [nul["response_id"]]).fetchone() == (
+        "a\x00b",)
 
 
 def test_failed_transaction_leaves_nothing(db):
