@@ -11,18 +11,22 @@ through runs.replies.read_reply; an item the batch did not answer (expired, canc
 the next run, never recorded as an answer.
 """
 
+from __future__ import annotations
+
 import asyncio
 import json
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import openai
+from typing import TYPE_CHECKING
 
 from runs.calls import Quirks, describe
 from runs.ledger import Job, Ledger, Progress
 from runs.replies import BadReply, read_reply
+
+if TYPE_CHECKING:  # imported where used: the SDK takes a second to load
+    import openai
 
 ENDPOINT = "/v1/chat/completions"
 FINAL = {"completed", "failed", "expired", "cancelled"}

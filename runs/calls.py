@@ -11,16 +11,20 @@ the request and sends it again at once; every later request of the run goes out 
 orchestrator remembers what was learned per endpoint and model (store.endpoints).
 """
 
+from __future__ import annotations
+
 import asyncio
 import random
 import re
 import threading
 import time
 from dataclasses import dataclass, field
-
-import openai
+from typing import TYPE_CHECKING
 
 from runs.replies import Reply, read_reply
+
+if TYPE_CHECKING:  # imported where used: the SDK takes a second to load
+    import openai
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _MAX_TOKENS_REFUSED = re.compile(r"max_tokens.*max_completion_tokens|max_completion_tokens.*instead", re.I | re.S)
@@ -50,6 +54,8 @@ class Quirks:
 
     def learn(self, exc: Exception) -> bool:
         """True when ``exc`` is the endpoint refusing a parameter we can rewrite (learned now)."""
+        import openai
+
         if not isinstance(exc, openai.BadRequestError):
             return False
         text = f"{getattr(exc, 'param', '') or ''} {exc}"
@@ -66,7 +72,7 @@ class Quirks:
         return {name: "yes" for name in self.FEATURES if getattr(self, name)}
 
     @classmethod
-    def from_features(cls, features: dict[str, str]) -> "Quirks":
+    def from_features(cls, features: dict[str, str]) -> Quirks:
         return cls(**{name: features.get(name) == "yes" for name in cls.FEATURES})
 
 
@@ -89,6 +95,8 @@ def retry_delay(backoff_base: float, backoff_max: float, attempt: int, exc: Exce
 
 def classify(exc: Exception) -> str:
     """'retry', 'fatal' (stop the whole run) or 'skip' (this item only)."""
+    import openai
+
     if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, asyncio.TimeoutError)):
         return "retry"
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)):
@@ -114,6 +122,8 @@ async def call(client: openai.AsyncOpenAI, request: dict, timeout: float, quirks
     and would cap the parallelism a small machine can reach (bench/judge_bench.py). A parameter the
     endpoint refuses and ``quirks`` can rewrite is rewritten and the call made again at once.
     """
+    import openai
+
     quirks = quirks if quirks is not None else Quirks()
     while True:  # each pass that learns turns one feature on, so this ends
         started = time.perf_counter()

@@ -4,14 +4,18 @@ The key is typed on the Run page (``api_key``) or read from an environment varia
 in this object, never in the database or a worker process's argv.
 """
 
+from __future__ import annotations
+
 import functools
 import os
 import sys
 from dataclasses import dataclass, field
-
-import openai
+from typing import TYPE_CHECKING
 
 from errors import UserError
+
+if TYPE_CHECKING:  # imported where used: the SDK takes a second to load
+    import openai
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -38,6 +42,8 @@ class Endpoint:
     def client(self, timeout: float) -> openai.AsyncOpenAI:
         """The SDK's own retries are off: the runner retries, and counts the attempts. The HTTP client
         is the SDK's default one, given the process's TLS context (tls_context)."""
+        import openai
+
         http_client = openai.DefaultAsyncHttpxClient(verify=tls_context(), timeout=timeout)
         return openai.AsyncOpenAI(base_url=self.base_url or None, api_key=self.key(), timeout=timeout,
                                   max_retries=0, http_client=http_client)
@@ -50,6 +56,8 @@ def tls_context():
     built once per process and shared: loading the CA bundle takes about 20 ms, paid by every run
     otherwise (the app runs many in one process; worker processes inherit it from the parent). True
     (httpx builds its own) where that httpx has no ``create_ssl_context``."""
+    import openai
+
     httpx_client_class = openai.DefaultAsyncHttpxClient.__mro__[1]  # httpx.AsyncClient (httpx2 from openai 3)
     package = sys.modules[httpx_client_class.__module__.partition(".")[0]]
     create = getattr(package, "create_ssl_context", None)

@@ -13,10 +13,11 @@ learning costs no extra call when the first mode works. The orchestrator remembe
 base URL and model (store.endpoints): the ladder is walked once per endpoint and model, not per run.
 """
 
+from __future__ import annotations
+
 import re
 from collections.abc import Callable
-
-import openai
+from typing import TYPE_CHECKING
 
 from errors import UserError
 from judges.llm import conforms
@@ -24,6 +25,9 @@ from runs.calls import Quirks, classify
 from runs.ledger import Job
 from runs.pool import GaveUp, Settings, call_with_retries
 from runs.replies import Reply
+
+if TYPE_CHECKING:  # imported where used: the SDK takes a second to load
+    import openai
 
 LADDER = ("json_schema", "json_object", "format", "off")
 PROBE_ITEMS = 3  # items tried when one fails for its own reasons (too long for the context, say)
@@ -34,6 +38,8 @@ _UNSUPPORTED_STATUS = {400, 415, 422, 500, 501}
 
 def unsupported(exc: Exception) -> bool:
     """An endpoint refusing the structured-output fields (not the item, not the key)."""
+    import openai
+
     return (isinstance(exc, openai.APIStatusError) and exc.status_code in _UNSUPPORTED_STATUS
             and bool(_ABOUT_STRUCTURE.search(str(exc))))
 

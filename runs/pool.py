@@ -6,19 +6,23 @@ from a queue, an optional requests-per-minute limiter spaces request starts, tra
 retried (runs/calls.py), and every outcome goes to the ledger the moment it arrives.
 """
 
+from __future__ import annotations
+
 import asyncio
 import collections
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import openai
+from typing import TYPE_CHECKING
 
 from errors import UserError
 from runs.calls import Fatal, Quirks, call, classify, describe, retry_delay
 from runs.ledger import Job, Ledger, Progress
 from runs.replies import Reply
+
+if TYPE_CHECKING:  # imported where used: the SDK takes a second to load
+    import openai
 
 DEFAULT_CONCURRENCY = 16
 
