@@ -291,7 +291,7 @@ class _Matcher:
             if None not in self.arrow:
                 self.arrow[None] = _stand_ins(self.texts)
             if chars is not None:
-                self.arrow[chars] = pc.utf8_slice_codeunits(self.arrow[None], 0, chars)
+                self.arrow[chars] = pc.binary_slice(self.arrow[None], 0, chars)
         return self.arrow[chars]
 
     def starts(self, name: str, rows: np.ndarray) -> np.ndarray:
@@ -397,9 +397,11 @@ class _Prompt:
 
 
 def _stand_ins(texts: list[str]):
+    """The ASCII stand-ins as bytes, not strings: a byte is a character in them, and slicing an
+    opening off bytes skips the UTF-8 walk (8x faster); RE2 reads them the same."""
     import pyarrow as pa
 
-    return pa.array(map(prefilter.ascii_stand_in, texts), type=pa.large_string(), size=len(texts))
+    return pa.array(map(prefilter.ascii_stand_in, texts), type=pa.large_binary(), size=len(texts))
 
 
 def _cascade(ruleset: RuleSet, matcher: _Matcher) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
