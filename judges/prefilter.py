@@ -163,8 +163,8 @@ def _char_class(chars: set[str]) -> str:
 
 def leftmost(texts, pattern: str) -> np.ndarray | None:
     """Where the first match of the RE2 ``pattern`` starts in each of ``texts`` (a pyarrow array of
-    ascii_stand_in texts, as strings or bytes), -1 where there is none; None when RE2 refuses the pattern (too large, nested repeats
-    over its limit): the caller then searches with Python alone."""
+    ascii_stand_in texts, as strings or bytes), -1 where there is none; None when RE2 refuses the
+    pattern (too large, nested repeats over its limit): the caller then searches with Python alone."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
