@@ -480,16 +480,13 @@ def _judge_in_batches(db, judge, selection: Selection, limit: int | None, actor:
     run_id = runs.start_run(db, "judge", judge.name, config, total, actor, os.getpid(), liveness.owner())
     progress = Progress(total=total)
 
-    slices = {}  # response id -> its slice, as read, until its verdict is written (the judge never sees it)
-
     def chunks():
         read, last = 0, 0
         while read < total and not (cancel is not None and cancel.is_set()):
             chunk = runs.responses_lacking_verdict(db, judge_id, selection, min(BATCH_CHUNK, total - read), after=last,
-                                                   batch=True)
+                                                   texts_only=True)
             if not chunk:
                 return
-            slices.update((item["response_id"], item.pop("slice")) for item in chunk)
             read, last = read + len(chunk), chunk[-1]["response_id"]
             yield chunk
 
@@ -497,8 +494,7 @@ def _judge_in_batches(db, judge, selection: Selection, limit: int | None, actor:
         workers = processes if total > BATCH_CHUNK else 1  # one chunk: nothing to spread
         for ids, verdicts in labelling.labelled(judge, chunks(), workers):
             runs.record_verdicts(db, run_id, [dict(response_id=response_id, judge_id=judge_id, **verdict)
-                                              for response_id, verdict in zip(ids, verdicts)],
-                                 {response_id: slices.pop(response_id) for response_id in ids})
+                                              for response_id, verdict in zip(ids, verdicts)])
             progress.done += len(ids)
             if on_progress:
                 on_progress(progress)

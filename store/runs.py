@@ -14,7 +14,6 @@ import sqlite_utils
 from errors import UserError
 from store import users
 from store.connection import NOW, write_transaction
-from store.schema import SLICE_OF
 from store.selection import Selection, prompt_where, where
 from store.writes import add_responses, add_verdicts, ensure_judge
 
@@ -35,15 +34,14 @@ def count_lacking_verdict(db: sqlite_utils.Database, judge_id: int | None, s: Se
 
 
 def responses_lacking_verdict(db: sqlite_utils.Database, judge_id: int | None, s: Selection,
-                              limit: int | None = None, after: int = 0, batch: bool = False) -> list[dict]:
+                              limit: int | None = None, after: int = 0, texts_only: bool = False) -> list[dict]:
     """Responses in the selection (with their prompt) that judge ``judge_id`` has not judged yet,
     oldest first, from response id ``after`` on: a caller walks a large selection in chunks by
     passing the last id it got. ``judge_id=None`` (a judge not registered yet) means all of them.
-    ``batch``: what a batch judge's run reads, response_id, response, prompt and the response's
-    ``slice`` (half the reading time of the whole item; the slice lets add_verdicts count the
-    verdicts per slice without a trigger per row)."""
+    ``texts_only``: only response_id, response and prompt, what a batch judge reads (half the
+    reading time of the whole item, and a smaller chunk to hand to a labelling worker)."""
     sql, params = _lacking_verdict_sql(judge_id, s)
-    columns = f"p.text AS prompt, {SLICE_OF.format(r='r')} AS slice" if batch else f"r.model, {_ITEM_COLUMNS}"
+    columns = "p.text AS prompt" if texts_only else f"r.model, {_ITEM_COLUMNS}"
     sql = f"SELECT r.id AS response_id, r.text AS response, {columns} {sql} AND r.id > ? ORDER BY r.id"
     params.append(after)
     if limit:
@@ -164,10 +162,10 @@ def record_verdict(db: sqlite_utils.Database, run_id: int, verdict: dict, cache_
                completion_tokens=verdict.get("completion_tokens"))
 
 
-def record_verdicts(db: sqlite_utils.Database, run_id: int, verdicts: list[dict], slices: dict | None = None) -> None:
-    """Many verdicts at once (the rule judge: no cache, no tokens); ``slices`` as add_verdicts takes them."""
+def record_verdicts(db: sqlite_utils.Database, run_id: int, verdicts: list[dict]) -> None:
+    """Many verdicts at once (the rule judge: no cache, no tokens)."""
     with write_transaction(db):
-        add_verdicts(db, verdicts, slices)
+        add_verdicts(db, verdicts)
         _count(db, run_id, done=len(verdicts))
 
 

@@ -467,7 +467,7 @@ def m009_learned_judge(db: sqlite_utils.Database):
 SIDE_OF = ("CASE WHEN {r}.settings = '{{}}' THEN NULL "
            "WHEN json_valid({r}.settings) THEN json_extract({r}.settings, '$.preference') END")
 # A response's slice as ``slice_counts`` keys it (store.reads.SLICE, as JSON: NULL and '' stay apart).
-SLICE_OF = "json_array(p.dataset, p.category, p.subcategory, p.expected, {r}.model, " + SIDE_OF + ")"
+_SLICE_OF = "json_array(p.dataset, p.category, p.subcategory, p.expected, {r}.model, " + SIDE_OF + ")"
 
 
 def fill_slice_counts(db: sqlite_utils.Database) -> None:
@@ -475,10 +475,10 @@ def fill_slice_counts(db: sqlite_utils.Database) -> None:
     store.reads.rebuild_slice_counts after an edit made them stale). Inside the caller's transaction."""
     db.conn.execute("DELETE FROM slice_counts")
     db.conn.execute(f"""INSERT INTO slice_counts (judge_id, slice, label, n)
-                        SELECT 0, {SLICE_OF.format(r="r")}, '', count(*)
+                        SELECT 0, {_SLICE_OF.format(r="r")}, '', count(*)
                         FROM responses r NOT INDEXED JOIN prompts p ON p.id = r.prompt_id WHERE 1 GROUP BY 2""")
     db.conn.execute(f"""INSERT INTO slice_counts (judge_id, slice, label, n)
-                        SELECT v.judge_id, {SLICE_OF.format(r="r")}, v.label, count(*)
+                        SELECT v.judge_id, {_SLICE_OF.format(r="r")}, v.label, count(*)
                         FROM verdicts v JOIN responses r ON r.id = v.response_id JOIN prompts p ON p.id = r.prompt_id
                         WHERE 1 GROUP BY 1, 2, 3""")
     db.conn.execute("UPDATE slice_counts_state SET stale = 0")
@@ -505,8 +505,8 @@ def m010_slice_counts(db: sqlite_utils.Database):
     INSERT INTO slice_counts_state (id, stale) VALUES (1, 0);
     """)
     fill_slice_counts(db)  # a database with responses already: counted once, here
-    response = SLICE_OF.format(r="new")
-    gone = SLICE_OF.format(r="old")
+    response = _SLICE_OF.format(r="new")
+    gone = _SLICE_OF.format(r="old")
     db.executescript(f"""
     CREATE TRIGGER responses_slice_insert AFTER INSERT ON responses BEGIN
         INSERT INTO slice_counts (judge_id, slice, label, n)
@@ -521,16 +521,16 @@ def m010_slice_counts(db: sqlite_utils.Database):
     END;
     CREATE TRIGGER verdicts_slice_insert AFTER INSERT ON verdicts BEGIN
         INSERT INTO slice_counts (judge_id, slice, label, n)
-            SELECT new.judge_id, {SLICE_OF.format(r="r")}, new.label, 1
+            SELECT new.judge_id, {_SLICE_OF.format(r="r")}, new.label, 1
             FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE r.id = new.response_id
             ON CONFLICT (judge_id, slice, label) DO UPDATE SET n = n + 1;
     END;
     CREATE TRIGGER verdicts_slice_delete AFTER DELETE ON verdicts BEGIN
         UPDATE slice_counts SET n = n - 1 WHERE judge_id = old.judge_id AND label = old.label
-            AND slice = (SELECT {SLICE_OF.format(r="r")} FROM responses r JOIN prompts p ON p.id = r.prompt_id
+            AND slice = (SELECT {_SLICE_OF.format(r="r")} FROM responses r JOIN prompts p ON p.id = r.prompt_id
                          WHERE r.id = old.response_id);
         DELETE FROM slice_counts WHERE judge_id = old.judge_id AND label = old.label AND n = 0
-            AND slice = (SELECT {SLICE_OF.format(r="r")} FROM responses r JOIN prompts p ON p.id = r.prompt_id
+            AND slice = (SELECT {_SLICE_OF.format(r="r")} FROM responses r JOIN prompts p ON p.id = r.prompt_id
                          WHERE r.id = old.response_id);
     END;
     CREATE TRIGGER prompts_slice_moved AFTER UPDATE OF dataset, category, subcategory, expected ON prompts
@@ -541,24 +541,4 @@ def m010_slice_counts(db: sqlite_utils.Database):
     BEGIN UPDATE slice_counts_state SET stale = 1; END;
     CREATE TRIGGER verdicts_slice_moved AFTER UPDATE OF response_id, judge_id, label ON verdicts
     BEGIN UPDATE slice_counts_state SET stale = 1; END;
-    """)
-
-
-@migrations()
-def m011_verdict_batches_count_themselves(db: sqlite_utils.Database):
-    """A batch of verdicts counts itself into ``slice_counts`` (store.writes.add_verdicts, with the
-    slices its reader fetched) instead of the insert trigger counting each row: the trigger's two
-    lookups and upsert per verdict were a seventh of a million-verdict rule judge run.
-    ``slice_counts_state.deferred`` is 1 only inside that write, never committed; any other insert
-    (another tool's included) is counted by the trigger as before."""
-    db.executescript(f"""
-    ALTER TABLE slice_counts_state ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0;
-    DROP TRIGGER verdicts_slice_insert;
-    CREATE TRIGGER verdicts_slice_insert AFTER INSERT ON verdicts
-        WHEN NOT (SELECT deferred FROM slice_counts_state) BEGIN
-        INSERT INTO slice_counts (judge_id, slice, label, n)
-            SELECT new.judge_id, {SLICE_OF.format(r="r")}, new.label, 1
-            FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE r.id = new.response_id
-            ON CONFLICT (judge_id, slice, label) DO UPDATE SET n = n + 1;
-    END;
     """)

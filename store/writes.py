@@ -2,7 +2,6 @@
 inside the caller's transaction, and every insert is idempotent: importing the same rows twice
 leaves the same rows. Annotations are the exception by design: they are append-only history."""
 
-import collections
 import hashlib
 import json
 from collections.abc import Iterable
@@ -91,19 +90,14 @@ _VERDICT_COLUMNS = ("response_id", "judge_id", "label", "rationale", "raw_output
                     "prompt_tokens", "completion_tokens", "probability")
 
 
-def add_verdicts(db: sqlite_utils.Database, rows: Iterable[dict], slices: dict | None = None) -> int:
+def add_verdicts(db: sqlite_utils.Database, rows: Iterable[dict]) -> int:
     """Insert verdicts; a response keeps the first verdict a judge gave it. Returns rows added.
 
     The rows go in as one JSON array read by one INSERT ... SELECT, not one executemany step per
     row: binding each row from Python (and releasing the GIL around each step) was half the cost of
     writing a rule verdict, and the rule judge's parent process writes a million of them. A NUL
     character (which SQLite's JSON functions cut a text at) or a NaN (which JSON lacks) sends the
-    batch row by row instead; the rows stored are the same either way.
-
-    ``slices`` (response id -> its slice, as store.runs.responses_lacking_verdict(batch=True) read
-    it, for every row): the batch counts its verdicts into ``slice_counts`` itself, per slice and
-    label, instead of the insert trigger counting each row (migration 011). A slice that moved
-    since it was read has marked the counts stale, and they are recounted from the rows."""
+    batch row by row instead; the rows stored are the same either way."""
     rows = list(rows)
     if not rows:
         return 0
@@ -120,25 +114,15 @@ def add_verdicts(db: sqlite_utils.Database, rows: Iterable[dict], slices: dict |
         (now,) = db.conn.execute(f"SELECT {NOW}").fetchone()
         insert = f"INSERT INTO verdicts ({', '.join(columns)}, created_at)"
         upsert = "ON CONFLICT (response_id, judge_id) DO NOTHING"
-        if payload is None or "\\u0000" in payload:
+        if payload is not None and "\\u0000" not in payload:
+            picked = ", ".join(f"value ->> {k}" for k in range(len(columns)))
+            cursor = db.conn.execute(f"{insert} SELECT {picked}, ? FROM json_each(?) WHERE true {upsert}",
+                                     (now, payload))
+        else:
             cursor = db.conn.executemany(f"{insert} VALUES ({', '.join('?' * len(columns))}, ?) {upsert}",
                                          [(*v, now) for v in values])
-            # rowcount, not total_changes: the rows of this insert, not what its triggers write
-            return max(cursor.rowcount, 0)
-        picked = ", ".join(f"value ->> {k}" for k in range(len(columns)))
-        sql = f"{insert} SELECT {picked}, ? FROM json_each(?) WHERE true {upsert}"
-        if slices is None:
-            return max(db.conn.execute(sql, (now, payload)).rowcount, 0)
-        db.conn.execute("UPDATE slice_counts_state SET deferred = 1")
-        try:
-            added = db.conn.execute(f"{sql} RETURNING judge_id, response_id, label", (now, payload)).fetchall()
-        finally:
-            db.conn.execute("UPDATE slice_counts_state SET deferred = 0")
-        counts = collections.Counter((judge, slices[response], label) for judge, response, label in added)
-        db.conn.executemany("""INSERT INTO slice_counts (judge_id, slice, label, n) VALUES (?, ?, ?, ?)
-                               ON CONFLICT (judge_id, slice, label) DO UPDATE SET n = n + excluded.n""",
-                            [(*key, n) for key, n in counts.items()])
-        return len(added)
+        # rowcount, not total_changes: the rows of this insert, not what its triggers write (slice_counts)
+        return max(cursor.rowcount, 0)
 
 
 class LabelError(UserError):

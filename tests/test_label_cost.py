@@ -165,29 +165,3 @@ def test_running_slice_counts_follow_inserts_deletes_and_edits(db):
         db.execute("UPDATE prompts SET category = 'moved again' WHERE source_id = 'p3'")
     assert _by_cell(store.reads.judge_label_counts(ro, judge="rules")) == _counted_by_pandas(db, "rules")  # live
     assert db.execute("SELECT stale FROM slice_counts_state").fetchone()[0] == 1  # a reader cannot rebuild
-
-
-@pytest.mark.parametrize("processes", [1, 2])
-def test_a_batch_judge_run_counts_its_own_verdicts_exactly(db, monkeypatch, processes):
-    """A rule judge run writes its verdicts in batches that count themselves per slice (migration
-    011), not through the per-row trigger: the counts still equal a count of every row, a response
-    judged before the run is not counted twice, and nothing is left deferred."""
-    from judges.rules import load_rules
-    from runs import orchestrator
-    from runs.pool import Settings
-
-    _with_pairs_finals_and_batches(db)  # preference pairs: slices with a side
-    ruleset = load_rules()
-    early = [r[0] for r in db.execute("SELECT id FROM responses ORDER BY id DESC LIMIT 7")]
-    writes.add_verdicts(db, [dict(response_id=rid, judge_id=writes.ensure_judge(db, ruleset.name, "rules"),
-                                  label=labels.FULL_REFUSAL) for rid in early])  # counted by the trigger
-    monkeypatch.setattr(orchestrator, "BATCH_CHUNK", 97)
-    run_id, progress = orchestrator.judge(db, ruleset, settings=Settings(processes=processes))
-    assert progress.status == "done" and progress.done == db.execute("SELECT count(*) FROM responses").fetchone()[0] - 7
-    assert db.execute("SELECT stale, deferred FROM slice_counts_state").fetchone() == (0, 0)
-    assert _by_cell(store.reads.judge_label_counts(db, judge=ruleset.name)) == _counted_by_pandas(db, ruleset.name)
-    again = writes.add_verdicts(db, [dict(response_id=rid, judge_id=writes.ensure_judge(db, ruleset.name, "rules"),
-                                          label=labels.FULL_COMPLIANCE) for rid in early],
-                                {rid: "[]" for rid in early})  # all judged already: nothing added, nothing counted
-    assert again == 0
-    assert _by_cell(store.reads.judge_label_counts(db, judge=ruleset.name)) == _counted_by_pandas(db, ruleset.name)
