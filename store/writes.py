@@ -115,7 +115,7 @@ def add_verdicts(db: sqlite_utils.Database, rows: Iterable[dict]) -> int:
         insert = f"INSERT INTO verdicts ({', '.join(columns)}, created_at)"
         upsert = "ON CONFLICT (response_id, judge_id) DO NOTHING"
         if payload is not None and "\\u0000" not in payload:
-            picked = ", ".join(f"value ->> {k}" for k in range(len(columns)))
+            picked = ", ".join(f"json_extract(value, '$[{k}]')" for k in range(len(columns)))  # not ->>: SQLite 3.38+
             cursor = db.conn.execute(f"{insert} SELECT {picked}, ? FROM json_each(?) WHERE true {upsert}",
                                      (now, payload))
         else:
