@@ -66,6 +66,10 @@ prompt_contains = store_read(prompt_labels.contains)
 prompt_queue_left = store_read(prompt_labels.queue_left)
 prompt_progress = store_read(prompt_labels.progress)
 names = store_read(naming.shown_names, 8, labels=False)
+vocabulary = store_read(discussion.vocabulary, 8)  # tags count as labels (store.reads.LABEL_PARTS)
+grid_page = store_read(review.grid_page)
+stats = store_read(store.reads.stats, 8, labels=False)
+search_matches = store_read(review.search_matches, 256, labels=False)
 
 
 def shown_as(kind: str):
@@ -73,10 +77,6 @@ def shown_as(kind: str):
     (a function, for ``map`` and ``format_func``)."""
     table = names()[kind]
     return lambda name: table.get(name, name)
-vocabulary = store_read(discussion.vocabulary, 8)  # tags count as labels (store.reads.LABEL_PARTS)
-grid_page = store_read(review.grid_page)
-stats = store_read(store.reads.stats, 8, labels=False)
-search_matches = store_read(review.search_matches, 256, labels=False)
 
 
 def progress(selection: Selection, reviewer: str | None) -> review.Progress:
