@@ -483,16 +483,15 @@ def _judge_in_batches(db, judge, selection: Selection, limit: int | None, actor:
     def chunks():
         read, last = 0, 0
         while read < total and not (cancel is not None and cancel.is_set()):
-            chunk = runs.responses_lacking_verdict(db, judge_id, selection, min(BATCH_CHUNK, total - read), after=last,
-                                                   texts_only=True)
-            if not chunk:
+            ids = runs.ids_lacking_verdict(db, judge_id, selection, min(BATCH_CHUNK, total - read), after=last)
+            if not ids:
                 return
-            read, last = read + len(chunk), chunk[-1]["response_id"]
-            yield chunk
+            read, last = read + len(ids), ids[-1]
+            yield ids
 
     try:
         workers = processes if total > BATCH_CHUNK else 1  # one chunk: nothing to spread
-        for ids, verdicts in labelling.labelled(judge, chunks(), workers):
+        for ids, verdicts in labelling.labelled(judge, db, chunks(), workers):
             runs.record_verdicts(db, run_id, [dict(response_id=response_id, judge_id=judge_id, **verdict)
                                               for response_id, verdict in zip(ids, verdicts)])
             progress.done += len(ids)

@@ -34,20 +34,33 @@ def count_lacking_verdict(db: sqlite_utils.Database, judge_id: int | None, s: Se
 
 
 def responses_lacking_verdict(db: sqlite_utils.Database, judge_id: int | None, s: Selection,
-                              limit: int | None = None, after: int = 0, texts_only: bool = False) -> list[dict]:
+                              limit: int | None = None) -> list[dict]:
     """Responses in the selection (with their prompt) that judge ``judge_id`` has not judged yet,
-    oldest first, from response id ``after`` on: a caller walks a large selection in chunks by
-    passing the last id it got. ``judge_id=None`` (a judge not registered yet) means all of them.
-    ``texts_only``: only response_id, response and prompt, what a batch judge reads (half the
-    reading time of the whole item, and a smaller chunk to hand to a labelling worker)."""
+    oldest first. ``judge_id=None`` (a judge not registered yet) means all of them."""
     sql, params = _lacking_verdict_sql(judge_id, s)
-    columns = "p.text AS prompt" if texts_only else f"r.model, {_ITEM_COLUMNS}"
-    sql = f"SELECT r.id AS response_id, r.text AS response, {columns} {sql} AND r.id > ? ORDER BY r.id"
-    params.append(after)
+    sql = f"SELECT r.id AS response_id, r.text AS response, r.model, {_ITEM_COLUMNS} {sql} ORDER BY r.id"
     if limit:
         sql += " LIMIT ?"
         params.append(limit)
     return list(db.query(sql, params))
+
+
+def ids_lacking_verdict(db: sqlite_utils.Database, judge_id: int | None, s: Selection, limit: int,
+                        after: int = 0) -> list[int]:
+    """The ids of the next ``limit`` responses_lacking_verdict after response id ``after``: a batch
+    judge walks a large selection in chunks of ids, and whoever labels a chunk reads its texts
+    (batch_items), so the texts never pass through the process that walks."""
+    sql, params = _lacking_verdict_sql(judge_id, s)
+    return [row[0] for row in db.execute(f"SELECT r.id {sql} AND r.id > ? ORDER BY r.id LIMIT ?",
+                                         params + [after, limit])]
+
+
+def batch_items(db: sqlite_utils.Database, ids: list[int]) -> list[dict]:
+    """What a batch judge reads of each response in ``ids``: response_id, response and prompt, in id
+    order. An id no longer in the store (its import undone since) is left out."""
+    return list(db.query("""SELECT r.id AS response_id, r.text AS response, p.text AS prompt
+                            FROM responses r JOIN prompts p ON p.id = r.prompt_id
+                            WHERE r.id IN (SELECT value FROM json_each(?)) ORDER BY r.id""", [json.dumps(ids)]))
 
 
 def _lacking_response_sql(model: str, s: Selection) -> tuple[str, list]:

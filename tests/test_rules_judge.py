@@ -507,6 +507,45 @@ def test_forked_workers_write_the_verdicts_one_process_writes(db, tmp_path, monk
     assert not multiprocessing.active_children()
 
 
+def test_workers_read_their_chunks_unless_they_cannot_see_them(db, monkeypatch):
+    """Workers read a chunk's texts by id from their own connection. A database in memory, or rows
+    this connection has not committed, are invisible to them: this process labels those itself.
+    An id whose response is gone when its chunk is read is left out, not an error."""
+    import store
+    from runs import orchestrator
+    from runs.pool import Settings
+    from store import runs
+    from tests.fake_openai import seed
+
+    monkeypatch.setattr(orchestrator, "BATCH_CHUNK", 4)
+    memory = store.connect(":memory:")
+    seed(memory, 9)
+    assert orchestrator.judge(memory, RULES, settings=Settings(processes=2))[1].done == 9
+    assert memory.execute("SELECT count(*) FROM verdicts").fetchone()[0] == 9
+
+    db.conn.execute("BEGIN")
+    seed(db, 9)  # not committed: a worker's connection would see no responses at all
+    assert orchestrator.judge(db, RULES, settings=Settings(processes=2))[1].done == 9
+    db.conn.execute("COMMIT")
+    assert db.execute("SELECT count(*) FROM verdicts").fetchone()[0] == 9
+
+    db.execute("DELETE FROM verdicts")
+    db.conn.commit()
+    first = db.execute("SELECT min(id) FROM responses").fetchone()[0]
+    walked = runs.ids_lacking_verdict
+
+    def walk_and_lose_one(*args, **kwargs):  # the first response is deleted right after its id is read
+        ids = walked(*args, **kwargs)
+        if first in ids:
+            db.execute("DELETE FROM responses WHERE id = ?", [first])
+            db.conn.commit()
+        return ids
+
+    monkeypatch.setattr(runs, "ids_lacking_verdict", walk_and_lose_one)
+    assert orchestrator.judge(db, RULES, settings=Settings(processes=2))[1].done == 8
+    assert db.execute("SELECT min(response_id), count(*) FROM verdicts").fetchone() == (first + 1, 8)
+
+
 class _FailsOnSecondChunk:
     """A batch judge whose worker fails on the chunk holding response 6."""
     family, name, config = "rules", "fails-on-six", {}
