@@ -321,7 +321,9 @@ class _Matcher:
         memo, group = self.memo[name], self.groups[name]
         todo = rows[memo[rows] < 0]
         if group.scope == "prompt":
-            memo[todo] = [self.prompts is not None and self.prompts[i].matches(group, self) for i in todo.tolist()]
+            asked = [] if self.prompts is None else [self.prompts[i] for i in todo.tolist()]
+            self._search_prompts(group, asked)
+            memo[todo] = [prompt.found[name] for prompt in asked] if asked else 0
             return memo[rows] == 1
         starts = self.starts(name, todo)
         memo[todo[starts < 0]] = 0
@@ -332,6 +334,17 @@ class _Matcher:
             if hit:
                 found[i] = hit.group(0).strip()
         return memo[rows] == 1
+
+    def _search_prompts(self, group: Group, prompts: list) -> None:
+        """Search ``group`` in each of ``prompts`` not searched yet (a prompt is shared by the rows
+        that answer it). Many distinct prompts at once go through RE2 first, as responses do."""
+        fresh = list({id(prompt): prompt for prompt in prompts if group.name not in prompt.found}.values())
+        starts = [0] * len(fresh)
+        if group.re2 is not None and len(fresh) >= PREFILTER_MIN_ROWS:
+            first = prefilter.leftmost(_stand_ins([prompt.text for prompt in fresh]), group.re2)
+            starts = starts if first is None else first.tolist()
+        for prompt, start in zip(fresh, starts):
+            prompt.found[group.name] = start >= 0 and self.run(group, "search", prompt.text, start) is not None
 
     def run(self, group: Group, method: str, text: str, *where):
         """``group.regex.<method>(text, *where)`` within SEARCH_TIME_LIMIT, or a RulesError naming the group."""
@@ -388,12 +401,7 @@ class _Prompt:
         self.text = normalise_text(prompt)
         self.words = overlap.content_words(self.text)
         self.echo = overlap.echo_of(self.text)
-        self.found = {}
-
-    def matches(self, group: Group, matcher: _Matcher) -> bool:
-        if group.name not in self.found:
-            self.found[group.name] = matcher.run(group, "search", self.text) is not None
-        return self.found[group.name]
+        self.found = {}  # group name -> whether it matches the prompt (_Matcher._search_prompts)
 
 
 def _stand_ins(texts: list[str]):

@@ -593,6 +593,12 @@ def test_many_rows_at_once_label_exactly_as_one_at_a_time():
     prompts = [(HOW_TO_PICK, None, "What happens at the town festival?", "")[i % 4] for i in range(len(texts))]
     assert label_texts(RULES, texts, prompts) == tuple(map(list, zip(*(label_one(RULES, t, p)
                                                                         for t, p in zip(texts, prompts)))))
+    # Hundreds of distinct prompts: "prompt" groups go through RE2 first too.
+    prompts = [(f"{HOW_TO_PICK} ({i})", texts[(7 * i) % len(texts)], f"Write a poem about caf\u00e9 n\u00b0{i}.")[i % 3]
+               for i in range(len(texts))]
+    assert len(set(prompts)) >= 2 * rules.PREFILTER_MIN_ROWS
+    assert label_texts(RULES, texts, prompts) == tuple(map(list, zip(*(label_one(RULES, t, p)
+                                                                        for t, p in zip(texts, prompts)))))
 
 
 _WORDS = ["i", "can't", "cannot", "sorry", "to", "hear", "that", "as", "an", "ai", "however", "here", "is",
