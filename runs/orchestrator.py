@@ -43,7 +43,10 @@ from runs.replies import Reply
 from store import batches, categories, endpoints, prompt_labels, promptsets, runs, users
 from store.selection import Selection
 
-BATCH_CHUNK = 5000  # responses a batch judge holds in memory at once
+# Responses a batch judge labels (and holds in memory) at once. Each chunk pays RE2's compile and
+# warm-up for every rule group once, whatever its size: at 960,000 responses 20,000 a chunk ran 3 s
+# faster than 5,000 (four alternating runs), for 720 MB across the run's three processes instead of 450.
+BATCH_CHUNK = 20_000
 PREVIEW_SAMPLE = 200  # requests built to estimate a run's prompt tokens
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text; a preview says it is an estimate
 
