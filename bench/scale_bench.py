@@ -363,17 +363,16 @@ def rule_judge_runs(db_path: Path, runs: int = JUDGE_RUNS) -> dict:
     """``judge --judge rules`` over every response, ``runs`` times, each from the same start: the
     first ones on a copy of the database (SQLite's backup, WAL included), the last on the database
     itself, which the browser step then reads. Wall and CPU: the median run; memory: the largest."""
-    done = []
-    for k in range(runs):
-        target = db_path if k == runs - 1 else db_path.with_name(f"{db_path.stem}-judge.db")
-        if target != db_path:
-            source, copy = sqlite3.connect(db_path), sqlite3.connect(target)
-            source.backup(copy)
-            source.close()
-            copy.close()
-        done.append(run_cli(target, "judge", "--judge", "rules"))
-        for path in target.parent.glob(f"{target.name}*") if target != db_path else ():
+    done, copy = [], db_path.with_name(f"{db_path.stem}-judge.db")
+    for _ in range(runs - 1):
+        source, target = sqlite3.connect(db_path), sqlite3.connect(copy)
+        source.backup(target)
+        source.close()
+        target.close()
+        done.append(run_cli(copy, "judge", "--judge", "rules"))
+        for path in copy.parent.glob(f"{copy.name}*"):  # the copy and its -wal / -shm
             path.unlink()
+    done.append(run_cli(db_path, "judge", "--judge", "rules"))
     middle = sorted(done, key=lambda r: r["seconds"])[runs // 2]
     return dict(seconds=middle["seconds"], cpu=middle["cpu"], peak_mb=max(r["peak_mb"] for r in done),
                 runs=[round(r["seconds"], 1) for r in done], summary=middle["out"].strip().splitlines()[-1:])
